@@ -1,0 +1,25 @@
+"""Typed, frozen settings for a Kantine node, loaded from one TOML file."""
+
+from config.settings import (
+    DatabaseSettings,
+    FederationSettings,
+    LoggingSettings,
+    NodeSettings,
+    ServerSettings,
+    Settings,
+    SettingsError,
+    load_settings,
+    settings_from_mapping,
+)
+
+__all__ = [
+    "DatabaseSettings",
+    "FederationSettings",
+    "LoggingSettings",
+    "NodeSettings",
+    "ServerSettings",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+    "settings_from_mapping",
+]
