@@ -1,0 +1,3 @@
+"""The Kantine node: database, federation, services, APIs and the ``kantine`` command."""
+
+__all__: list[str] = []

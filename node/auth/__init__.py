@@ -1,0 +1,3 @@
+"""Authentication: passwords and bearer tokens."""
+
+__all__: list[str] = []

@@ -1,0 +1,384 @@
+"""The database schema: SQLAlchemy 2 typed models, one set for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Account",
+    "Base",
+    "Block",
+    "Delivery",
+    "Favourite",
+    "Follow",
+    "HomeFeedEntry",
+    "InboxItem",
+    "Mention",
+    "Notification",
+    "OutboxActivity",
+    "Peer",
+    "Status",
+    "StatusEdit",
+    "StatusTag",
+    "Tag",
+    "Token",
+    "Tombstone",
+    "UTCDateTime",
+]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored in UTC and always read back timezone-aware (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every Kantine table."""
+
+    type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime(), int: BigInteger()}
+
+
+class Account(Base):
+    """A local person or bot, or a remote actor we know of (``local`` tells which)."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("username", "domain", name="uq_accounts_username_domain"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    uri: Mapped[str] = mapped_column(String(2048), unique=True)
+    username: Mapped[str] = mapped_column(String(255))
+    domain: Mapped[str] = mapped_column(String(255), index=True)
+    local: Mapped[bool] = mapped_column(Boolean, default=False)
+    actor_type: Mapped[str] = mapped_column(String(32), default="Person")
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    #: Sanitised HTML.
+    summary: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str | None] = mapped_column(String(2048))
+    avatar_url: Mapped[str | None] = mapped_column(String(2048))
+    header_url: Mapped[str | None] = mapped_column(String(2048))
+    inbox_url: Mapped[str] = mapped_column(String(2048))
+    shared_inbox_url: Mapped[str | None] = mapped_column(String(2048))
+    outbox_url: Mapped[str | None] = mapped_column(String(2048))
+    followers_url: Mapped[str | None] = mapped_column(String(2048))
+    following_url: Mapped[str | None] = mapped_column(String(2048))
+    featured_url: Mapped[str | None] = mapped_column(String(2048))
+    public_key_id: Mapped[str] = mapped_column(String(2048), index=True)
+    public_key_pem: Mapped[str] = mapped_column(Text)
+    private_key_pem: Mapped[str | None] = mapped_column(Text)
+    manually_approves_followers: Mapped[bool] = mapped_column(Boolean, default=False)
+    discoverable: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Profile fields as a JSON list of {"name", "value"} (value is sanitised HTML).
+    fields_json: Mapped[str] = mapped_column(Text, default="[]")
+    role: Mapped[str] = mapped_column(String(32), default="member")
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    suspended_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+    updated_at: Mapped[datetime] = mapped_column(default=_now)
+    fetched_at: Mapped[datetime | None]
+
+
+class Status(Base):
+    """A post or a boost (``reblog_of_id``), local or remote."""
+
+    __tablename__ = "statuses"
+    __table_args__ = (
+        Index("ix_statuses_account_id_id", "account_id", "id"),
+        Index("ix_statuses_local_visibility_id", "local", "visibility", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    uri: Mapped[str] = mapped_column(String(2048), unique=True)
+    url: Mapped[str | None] = mapped_column(String(2048))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    local: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Sanitised HTML as shown to people.
+    content: Mapped[str] = mapped_column(Text, default="")
+    #: The author's source text, for local posts (edits start from it).
+    text: Mapped[str] = mapped_column(Text, default="")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    language: Mapped[str | None] = mapped_column(String(16))
+    #: public, unlisted, private, direct, limited or local (never federated).
+    visibility: Mapped[str] = mapped_column(String(16))
+    in_reply_to_id: Mapped[int | None] = mapped_column(
+        ForeignKey("statuses.id", ondelete="SET NULL"), index=True
+    )
+    in_reply_to_uri: Mapped[str | None] = mapped_column(String(2048), index=True)
+    in_reply_to_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL")
+    )
+    reblog_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("statuses.id", ondelete="CASCADE"), index=True
+    )
+    context: Mapped[str | None] = mapped_column(String(2048))
+    #: Remote attachments as JSON (list of {type, url, media_type, name, blurhash, width, height}).
+    attachments_json: Mapped[str] = mapped_column(Text, default="[]")
+    replies_count: Mapped[int] = mapped_column(Integer, default=0)
+    favourites_count: Mapped[int] = mapped_column(Integer, default=0)
+    reblogs_count: Mapped[int] = mapped_column(Integer, default=0)
+    published_at: Mapped[datetime] = mapped_column(default=_now)
+    edited_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class StatusEdit(Base):
+    """An earlier version of an edited status (edit history)."""
+
+    __tablename__ = "status_edits"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    status_id: Mapped[int] = mapped_column(ForeignKey("statuses.id", ondelete="CASCADE"), index=True)
+    content: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Mention(Base):
+    """An account mentioned in a status."""
+
+    __tablename__ = "mentions"
+
+    status_id: Mapped[int] = mapped_column(
+        ForeignKey("statuses.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class Tag(Base):
+    """A hashtag, normalised (lower case, ASCII-folded)."""
+
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+
+
+class StatusTag(Base):
+    """A hashtag used in a status."""
+
+    __tablename__ = "status_tags"
+    __table_args__ = (Index("ix_status_tags_tag_id_status_id", "tag_id", "status_id"),)
+
+    status_id: Mapped[int] = mapped_column(
+        ForeignKey("statuses.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+
+
+class Follow(Base):
+    """``account`` follows ``target``; ``state`` is pending until the target's side accepts."""
+
+    __tablename__ = "follows"
+    __table_args__ = (
+        UniqueConstraint("account_id", "target_account_id", name="uq_follows_pair"),
+        Index("ix_follows_target_state", "target_account_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    target_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    uri: Mapped[str] = mapped_column(String(2048), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Favourite(Base):
+    """A like."""
+
+    __tablename__ = "favourites"
+    __table_args__ = (UniqueConstraint("account_id", "status_id", name="uq_favourites_pair"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    status_id: Mapped[int] = mapped_column(
+        ForeignKey("statuses.id", ondelete="CASCADE"), index=True
+    )
+    uri: Mapped[str] = mapped_column(String(2048), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Block(Base):
+    """``account`` blocks ``target``."""
+
+    __tablename__ = "blocks"
+    __table_args__ = (UniqueConstraint("account_id", "target_account_id", name="uq_blocks_pair"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    target_account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    uri: Mapped[str] = mapped_column(String(2048), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class HomeFeedEntry(Base):
+    """A status in a local account's home timeline (fan-out on write)."""
+
+    __tablename__ = "home_feed"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    status_id: Mapped[int] = mapped_column(
+        ForeignKey("statuses.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Notification(Base):
+    """Something a local account is told about: follow, mention, favourite, reblog, …"""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint(
+            "account_id", "type", "from_account_id", "status_id", name="uq_notifications_event"
+        ),
+        Index("ix_notifications_account_id_id", "account_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(32))
+    from_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    status_id: Mapped[int | None] = mapped_column(ForeignKey("statuses.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class InboxItem(Base):
+    """A received activity, stored before 202 and applied later by the inbox worker."""
+
+    __tablename__ = "inbox_items"
+    __table_args__ = (Index("ix_inbox_items_state_next", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    #: The activity id (or a digest of the body when a peer sends none): the dedupe key.
+    activity_id: Mapped[str] = mapped_column(String(2048), unique=True)
+    actor_uri: Mapped[str] = mapped_column(String(2048))
+    host: Mapped[str] = mapped_column(String(255))
+    #: The verified, verbatim body.
+    body: Mapped[str] = mapped_column(Text)
+    #: The local inbox it was posted to (None for the shared inbox).
+    recipient_id: Mapped[int | None] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=_now)
+    locked_until: Mapped[datetime | None]
+    received_at: Mapped[datetime] = mapped_column(default=_now)
+    applied_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxActivity(Base):
+    """An activity a local account sent; its body is what every delivery posts verbatim."""
+
+    __tablename__ = "outbox_activities"
+    __table_args__ = (Index("ix_outbox_activities_account_id_id", "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    uri: Mapped[str] = mapped_column(String(2048), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(32))
+    object_uri: Mapped[str | None] = mapped_column(String(2048), index=True)
+    #: Shown in the public outbox collection (public and unlisted posts only).
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Delivery(Base):
+    """One (activity, inbox) delivery: the durable outbound queue (PROTOCOL.md A26–A28)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("activity_id", "inbox_url", name="uq_deliveries_activity_inbox"),
+        Index("ix_deliveries_state_next", "state", "next_attempt_at"),
+        Index("ix_deliveries_host_state", "host", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    activity_id: Mapped[int] = mapped_column(
+        ForeignKey("outbox_activities.id", ondelete="CASCADE")
+    )
+    inbox_url: Mapped[str] = mapped_column(String(2048))
+    host: Mapped[str] = mapped_column(String(255))
+    #: pending → delivered | failed (gave up; the admin sees it and may retry).
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=_now)
+    locked_until: Mapped[datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+    delivered_at: Mapped[datetime | None]
+
+
+class Token(Base):
+    """A bearer token for scripts, bots and apps; only its SHA-256 digest is stored."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Peer(Base):
+    """A federation decision an admin made with the CLI: ``allowed`` or ``denied``."""
+
+    __tablename__ = "peers"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Tombstone(Base):
+    """An object id that was deleted: a late Create is ignored, a GET answers 410."""
+
+    __tablename__ = "tombstones"
+
+    uri: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    deleted_at: Mapped[datetime] = mapped_column(default=_now)

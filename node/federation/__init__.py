@@ -1,0 +1,3 @@
+"""Federation: inbox, processing, delivery queue, actor resolution."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Services: posts, follows, interactions, timelines, notifications."""
+
+__all__: list[str] = []
