@@ -1,0 +1,199 @@
+"""Remote actors and their keys: looked up in the database, fetched when unknown (PROTOCOL.md S13)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urldefrag
+
+from sqlalchemy import select
+
+from activitypub.client import FederationClient, Signer
+from activitypub.errors import ActivityPubError, FetchError, HostNotAllowedError
+from activitypub.hosts import host_of
+from activitypub.keys import PublicKeyTypes, load_public_key
+from activitypub.sanitize import HtmlSanitizer
+from activitypub.vocabulary import Actor
+from activitypub.vocabulary import parse_actor
+from node.db.engine import AsyncSession, Sessions
+from node.db.models import Account
+from node.ids import new_id
+
+__all__ = ["ActorResolver", "KnownKey", "store_actor"]
+
+log = logging.getLogger(__name__)
+
+#: Re-fetch a remote profile at most this often when it is merely looked up.
+_REFRESH_AFTER = timedelta(days=1)
+#: After a failed refetch of a key, do not try again for this long (Mastodon's "stoplight").
+_REFETCH_PAUSE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class KnownKey:
+    """A verified-ownership key: the actor that lists it and the loaded key object."""
+
+    key_id: str
+    actor_uri: str
+    account_id: int
+    key: PublicKeyTypes
+
+
+def _fields(actor: Actor, sanitizer: HtmlSanitizer) -> str:
+    return json.dumps(
+        [
+            {"name": sanitizer.clean_text(f.name)[:255], "value": sanitizer.clean(f.value)}
+            for f in actor.fields[:16]
+        ]
+    )
+
+
+async def store_actor(
+    session: AsyncSession, actor: Actor, sanitizer: HtmlSanitizer, *, now: datetime
+) -> Account:
+    """Insert or refresh the remote account for a parsed *actor* document."""
+    key = actor.public_keys[0] if actor.public_keys else None
+    values: dict[str, Any] = {
+        "username": actor.preferred_username[:255],
+        "domain": host_of(actor.id),
+        "actor_type": actor.type,
+        "display_name": sanitizer.clean_text(actor.name or "")[:255],
+        "summary": sanitizer.clean(actor.summary or ""),
+        "url": actor.url,
+        "avatar_url": actor.icon_url,
+        "header_url": actor.image_url,
+        "inbox_url": actor.inbox,
+        "shared_inbox_url": actor.shared_inbox,
+        "outbox_url": actor.outbox,
+        "followers_url": actor.followers,
+        "following_url": actor.following,
+        "featured_url": actor.featured,
+        "public_key_id": key.id if key else "",
+        "public_key_pem": key.pem if key else "",
+        "manually_approves_followers": actor.manually_approves_followers,
+        "discoverable": actor.discoverable,
+        "fields_json": _fields(actor, sanitizer),
+        "fetched_at": now,
+        "updated_at": now,
+    }
+    account = (await session.execute(select(Account).where(Account.uri == actor.id))).scalar_one_or_none()
+    if account is None:
+        account = Account(id=new_id(now), uri=actor.id, local=False, created_at=now, **values)
+        session.add(account)
+    elif not account.local:
+        for name, value in values.items():
+            setattr(account, name, value)
+    await session.flush()
+    return account
+
+
+class ActorResolver:
+    """Finds actors and keys; fetches them (signed by the instance actor) when not known."""
+
+    def __init__(
+        self,
+        sessions: Sessions,
+        client: FederationClient,
+        *,
+        instance_signer: Callable[[], Signer],
+        sanitizer: HtmlSanitizer,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        cache_size: int = 10_000,
+    ) -> None:
+        self._sessions = sessions
+        self.client = client
+        self._instance_signer = instance_signer
+        self._sanitizer = sanitizer
+        self._clock = clock
+        self._cache: OrderedDict[str, KnownKey] = OrderedDict()
+        self._cache_size = cache_size
+        self._refetched: dict[str, datetime] = {}
+
+    def _remember(self, known: KnownKey) -> KnownKey:
+        self._cache[known.key_id] = known
+        self._cache.move_to_end(known.key_id)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return known
+
+    def forget(self, actor_uri: str) -> None:
+        """Drop cached keys of an actor (after an ``Update`` or ``Delete`` of it)."""
+        for key_id in [k for k, v in self._cache.items() if v.actor_uri == actor_uri]:
+            del self._cache[key_id]
+
+    async def key(self, key_id: str) -> KnownKey:
+        """The key *key_id*, from the cache, the database, or its owner's actor document."""
+        cached = self._cache.get(key_id)
+        if cached is not None:
+            self._cache.move_to_end(key_id)
+            return cached
+        async with self._sessions() as session:
+            account = (
+                await session.execute(select(Account).where(Account.public_key_id == key_id))
+            ).scalar_one_or_none()
+        if account is not None and account.public_key_pem:
+            return self._remember(
+                KnownKey(key_id, account.uri, account.id, load_public_key(account.public_key_pem))
+            )
+        return await self._fetch_key(key_id)
+
+    async def refetch_key(self, key_id: str) -> KnownKey | None:
+        """Fetch the owner again after a failed verification (key rotation, S14), at most once per pause."""
+        now = self._clock()
+        last = self._refetched.get(key_id)
+        if last is not None and now - last < _REFETCH_PAUSE:
+            return None
+        self._refetched[key_id] = now
+        self._cache.pop(key_id, None)
+        try:
+            return await self._fetch_key(key_id)
+        except ActivityPubError as exc:
+            log.info("key %s: refetch failed: %s", key_id, exc.reason)
+            return None
+
+    async def _fetch_key(self, key_id: str) -> KnownKey:
+        url = urldefrag(key_id).url
+        doc = await self.client.fetch_json(url, signer=self._instance_signer())
+        if "inbox" not in doc and isinstance(doc.get("owner"), str):
+            # GoToSocial serves the key at its own URL with a stub; follow the owner (S13, D18).
+            doc = await self.client.fetch_json(doc["owner"], signer=self._instance_signer())
+        actor = parse_actor(doc)
+        listed = actor.key(key_id)
+        if listed is None:
+            raise FetchError(f"key {key_id} is not listed by its owner {actor.id}", url=key_id)
+        if host_of(actor.id) != host_of(key_id):
+            raise FetchError(f"key {key_id} and its owner {actor.id} are on different hosts")
+        async with self._sessions() as session, session.begin():
+            account = await store_actor(session, actor, self._sanitizer, now=self._clock())
+        log.info("fetched actor %s for key %s", actor.id, key_id)
+        return self._remember(KnownKey(key_id, actor.id, account.id, load_public_key(listed.pem)))
+
+    async def account(
+        self, session: AsyncSession, uri: str, *, fetch: bool = True
+    ) -> Account | None:
+        """The account for actor *uri*: from the database, else fetched (allowlist applies)."""
+        account = (await session.execute(select(Account).where(Account.uri == uri))).scalar_one_or_none()
+        if account is not None or not fetch:
+            return account
+        try:
+            doc = await self.client.fetch_json(uri, signer=self._instance_signer())
+            actor = parse_actor(doc)
+        except HostNotAllowedError:
+            raise
+        except ActivityPubError as exc:
+            log.info("actor %s: could not fetch: %s", uri, exc.reason)
+            return None
+        if actor.id != uri:
+            log.info("actor %s: document has id %s; refused", uri, actor.id)
+            return None
+        return await store_actor(session, actor, self._sanitizer, now=self._clock())
+
+    async def refresh(self, session: AsyncSession, actor: Actor) -> Account:
+        """Store a verified actor document the actor itself sent (``Update(Person)``, A5)."""
+        self.forget(actor.id)
+        return await store_actor(session, actor, self._sanitizer, now=self._clock())

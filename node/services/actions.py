@@ -1,0 +1,291 @@
+"""What a local person does to others: follow, like, boost, block, and undo each (A8–A14)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from node.db.engine import AsyncSession
+from node.db.models import Account, Block, Favourite, Follow, Status
+from node.federation.documents import iso
+from node.ids import new_id
+from node.services.context import NodeContext
+from node.services.statuses import fan_out
+from node.services.graph import (
+    add_block,
+    add_favourite,
+    add_follow,
+    add_reblog,
+    is_blocked,
+    notify,
+    remove_block,
+    remove_favourite,
+    remove_follow,
+    remove_reblog,
+)
+
+__all__ = [
+    "ActionError",
+    "accept_follow_request",
+    "block",
+    "favourite",
+    "follow",
+    "reblog",
+    "send_accept",
+    "unblock",
+    "unfavourite",
+    "unfollow",
+    "unreblog",
+]
+
+PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+
+
+class ActionError(ValueError):
+    """An action was refused; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, *, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def _author(session: AsyncSession, status: Status) -> Account:
+    author = await session.get(Account, status.account_id)
+    assert author is not None  # a foreign key guarantees it
+    return author
+
+
+async def send_accept(ctx: NodeContext, session: AsyncSession, target: Account, follower: Account, follow: Follow) -> None:
+    """Tell a remote follower that *target* accepted (A8): the Accept embeds the Follow."""
+    if follower.local:
+        return
+    await ctx.publisher.publish(
+        session,
+        target,
+        {
+            "id": ctx.urls.activity(target.username, new_id()),
+            "type": "Accept",
+            "actor": target.uri,
+            "to": [follower.uri],
+            "object": {"id": follow.uri, "type": "Follow", "actor": follower.uri, "object": target.uri},
+        },
+        recipients=[follower],
+    )
+
+
+async def follow(ctx: NodeContext, session: AsyncSession, follower: Account, target: Account) -> Follow:
+    """Follow *target*; a local unlocked target accepts at once, a remote one is asked (A8)."""
+    if follower.id == target.id:
+        raise ActionError("you cannot follow yourself")
+    if await is_blocked(session, follower.id, target.id):
+        raise ActionError("this account cannot be followed", status=403)
+    uri = ctx.urls.activity(follower.username, new_id())
+    if target.local:
+        row = await add_follow(session, follower, target, uri, accepted=not target.manually_approves_followers)
+        await notify(session, target, "follow" if row.state == "accepted" else "follow_request", follower)
+        return row
+    row = await add_follow(session, follower, target, uri, accepted=False)
+    await ctx.publisher.publish(
+        session,
+        follower,
+        {"id": row.uri, "type": "Follow", "actor": follower.uri, "object": target.uri, "to": [target.uri]},
+        recipients=[target],
+    )
+    return row
+
+
+async def accept_follow_request(ctx: NodeContext, session: AsyncSession, target: Account, follower: Account) -> bool:
+    """A locked local account accepts a pending follower."""
+    row = (
+        await session.execute(
+            select(Follow).where(Follow.account_id == follower.id, Follow.target_account_id == target.id)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return False
+    row.state = "accepted"
+    await send_accept(ctx, session, target, follower, row)
+    return True
+
+
+async def unfollow(ctx: NodeContext, session: AsyncSession, follower: Account, target: Account) -> bool:
+    """Stop following; the remote side gets ``Undo(Follow)`` (A9)."""
+    row = (
+        await session.execute(
+            select(Follow).where(Follow.account_id == follower.id, Follow.target_account_id == target.id)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return False
+    follow_uri = row.uri
+    await remove_follow(session, follower.id, target.id)
+    if not target.local:
+        await ctx.publisher.publish(
+            session,
+            follower,
+            {
+                "id": ctx.urls.activity(follower.username, new_id()),
+                "type": "Undo",
+                "actor": follower.uri,
+                "to": [target.uri],
+                "object": {"id": follow_uri, "type": "Follow", "actor": follower.uri, "object": target.uri},
+            },
+            recipients=[target],
+        )
+    return True
+
+
+def _can_see_to_react(status: Status) -> None:
+    if status.reblog_of_id is not None:
+        raise ActionError("react to the original post, not to a boost")
+
+
+async def favourite(ctx: NodeContext, session: AsyncSession, account: Account, status: Status) -> bool:
+    """Like *status*; the author's node gets a ``Like`` (A12)."""
+    _can_see_to_react(status)
+    author = await _author(session, status)
+    if await is_blocked(session, account.id, author.id):
+        raise ActionError("this post cannot be liked", status=403)
+    uri = ctx.urls.activity(account.username, new_id())
+    if not await add_favourite(session, account, status, author, uri):
+        return False
+    if not author.local and status.visibility != "local":
+        await ctx.publisher.publish(
+            session,
+            account,
+            {"id": uri, "type": "Like", "actor": account.uri, "object": status.uri, "to": [author.uri]},
+            recipients=[author],
+        )
+    return True
+
+
+async def unfavourite(ctx: NodeContext, session: AsyncSession, account: Account, status: Status) -> bool:
+    """Undo a like (A12)."""
+    row = (
+        await session.execute(
+            select(Favourite).where(Favourite.account_id == account.id, Favourite.status_id == status.id)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return False
+    like_uri = row.uri
+    await remove_favourite(session, account.id, status.id)
+    author = await _author(session, status)
+    if not author.local:
+        await ctx.publisher.publish(
+            session,
+            account,
+            {
+                "id": ctx.urls.activity(account.username, new_id()),
+                "type": "Undo",
+                "actor": account.uri,
+                "to": [author.uri],
+                "object": {"id": like_uri, "type": "Like", "actor": account.uri, "object": status.uri},
+            },
+            recipients=[author],
+        )
+    return True
+
+
+async def reblog(ctx: NodeContext, session: AsyncSession, account: Account, status: Status) -> Status | None:
+    """Boost a public or unlisted post (SECURITY.md row 12); followers and the author are told (A14)."""
+    _can_see_to_react(status)
+    if status.visibility not in {"public", "unlisted", "local"}:
+        raise ActionError("only public and unlisted posts can be boosted", status=422)
+    author = await _author(session, status)
+    if status.visibility == "local" and not account.local:
+        raise ActionError("local-only posts stay on this node", status=422)
+    now = datetime.now(UTC)
+    boost_id = new_id(now)
+    uri = f"{ctx.urls.status(account.username, boost_id)}/activity"
+    visibility = "local" if status.visibility == "local" else "public"
+    row = await add_reblog(session, account, status, author, uri, visibility=visibility, published=now, local=True)
+    if row is None:
+        return None
+    await fan_out(session, row, [])
+    if visibility != "local":
+        await ctx.publisher.publish(
+            session,
+            account,
+            {
+                "id": uri,
+                "type": "Announce",
+                "actor": account.uri,
+                "published": iso(now),
+                "to": [PUBLIC],
+                "cc": [author.uri, account.followers_url],
+                "object": status.uri,
+            },
+            followers=True,
+            recipients=[author],
+            public=True,
+            object_uri=status.uri,
+        )
+    return row
+
+
+async def unreblog(ctx: NodeContext, session: AsyncSession, account: Account, status: Status) -> bool:
+    """Undo a boost (A14)."""
+    row = await remove_reblog(session, account.id, status.id)
+    if row is None:
+        return False
+    author = await _author(session, status)
+    if row.visibility != "local":
+        await ctx.publisher.publish(
+            session,
+            account,
+            {
+                "id": ctx.urls.activity(account.username, new_id()),
+                "type": "Undo",
+                "actor": account.uri,
+                "to": [PUBLIC],
+                "cc": [author.uri, account.followers_url],
+                "object": {"id": row.uri, "type": "Announce", "actor": account.uri, "object": status.uri},
+            },
+            followers=True,
+            recipients=[author],
+        )
+    return True
+
+
+async def block(ctx: NodeContext, session: AsyncSession, account: Account, target: Account) -> None:
+    """Block *target*: follows end both ways; a remote target's node is told, as Mastodon does (A10)."""
+    if account.id == target.id:
+        raise ActionError("you cannot block yourself")
+    uri = ctx.urls.activity(account.username, new_id())
+    await add_block(session, account, target, uri)
+    if not target.local:
+        await ctx.publisher.publish(
+            session,
+            account,
+            {"id": uri, "type": "Block", "actor": account.uri, "object": target.uri, "to": [target.uri]},
+            recipients=[target],
+        )
+
+
+async def unblock(ctx: NodeContext, session: AsyncSession, account: Account, target: Account) -> bool:
+    """Lift a block (``Undo(Block)``)."""
+    row = (
+        await session.execute(
+            select(Block).where(Block.account_id == account.id, Block.target_account_id == target.id)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return False
+    block_uri = row.uri
+    await remove_block(session, account.id, target.id)
+    if not target.local:
+        await ctx.publisher.publish(
+            session,
+            account,
+            {
+                "id": ctx.urls.activity(account.username, new_id()),
+                "type": "Undo",
+                "actor": account.uri,
+                "to": [target.uri],
+                "object": {"id": block_uri, "type": "Block", "actor": account.uri, "object": target.uri},
+            },
+            recipients=[target],
+        )
+    return True

@@ -1,0 +1,29 @@
+"""What services need from the node, bundled once by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from activitypub.sanitize import HtmlSanitizer
+from node.db.engine import Sessions
+from node.federation.actors import ActorResolver
+from node.federation.documents import Urls
+from node.federation.policy import FederationPolicy
+from node.services.publishing import Publisher
+
+__all__ = ["NodeContext"]
+
+
+@dataclass(frozen=True)
+class NodeContext:
+    """The node's shared services; one per application, hung off the app object."""
+
+    domain: str
+    urls: Urls
+    sessions: Sessions
+    publisher: Publisher
+    sanitizer: HtmlSanitizer
+    resolver: ActorResolver
+    policy: FederationPolicy
+    allow_http: bool
+    thread_fetch_depth: int = 8
