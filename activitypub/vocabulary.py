@@ -5,14 +5,32 @@ reads raw dicts.  The original JSON is kept verbatim in ``raw`` only for forward
 and audit.  The parsers accept every shape found in the wild (PROTOCOL.md §3): a string,
 a list or an embedded object for ``to``/``cc``/``tag``/``attributedTo``/``url``,
 ``content`` or ``contentMap``, the three spellings of the Public collection, and so on.
+
+This module holds the values, the J6 normalisers (``as_list``, ``id_of``, …) and
+:func:`check_document`, the gate every remote document passes first (SECURITY.md rows
+6 and 17).  The parsers live in :mod:`activitypub.parsing` and are re-exported here.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from activitypub.errors import VocabularyError
+
+if TYPE_CHECKING:
+    from activitypub.parsing import (
+        parse_activity,
+        parse_actor,
+        parse_collection,
+        parse_document,
+        parse_object,
+        parse_public_keys,
+    )
 
 __all__ = [
     "ACTIVITY_TYPES",
@@ -29,6 +47,20 @@ __all__ = [
     "PropertyValue",
     "PublicKey",
     "Tag",
+    "as_list",
+    "check_document",
+    "id_of",
+    "is_http_url",
+    "normalize_hashtag",
+    "parse_activity",
+    "parse_actor",
+    "parse_collection",
+    "parse_datetime",
+    "parse_document",
+    "parse_object",
+    "parse_public_keys",
+    "pick_url",
+    "require_url",
 ]
 
 #: The canonical id of the Public collection (AS2 Vocabulary §5.6); ``as:Public`` and
@@ -91,7 +123,7 @@ class Attachment:
 
 @dataclass(frozen=True, slots=True)
 class PublicKey:
-    """An actor's key (``publicKey`` block, or an FEP-521a Multikey when ``pem`` is RSA/Ed25519 SPKI)."""
+    """An actor's key: a ``publicKey`` block, or an FEP-521a Multikey converted to SPKI PEM."""
 
     id: str
     owner: str
@@ -100,7 +132,7 @@ class PublicKey:
 
 @dataclass(frozen=True, slots=True)
 class PropertyValue:
-    """A profile field (``attachment`` of ``type: PropertyValue``, PROTOCOL.md D17); ``value`` is HTML."""
+    """A profile field (``attachment`` of type ``PropertyValue``, PROTOCOL.md D17); HTML value."""
 
     name: str
     value: str
@@ -108,7 +140,7 @@ class PropertyValue:
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """A Person, Service, Application, Group or Organization (PROTOCOL.md D13–D18)."""
+    """A Person, Service, Application, Group or Organization (PROTOCOL.md D13 to D18)."""
 
     id: str
     type: str
@@ -132,6 +164,8 @@ class Actor:
     fields: tuple[PropertyValue, ...] = ()
     also_known_as: tuple[str, ...] = ()
     moved_to: str | None = None
+    #: Emoji (and Hashtag) tags of the profile, for ``:shortcode:`` in name and summary.
+    tags: tuple[Tag, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -191,7 +225,7 @@ class Object:
 
     @property
     def recipients(self) -> tuple[str, ...]:
-        """``to ∪ cc ∪ bto ∪ bcc ∪ audience`` in order, without duplicates."""
+        """``to``, ``cc``, ``bto``, ``bcc`` and ``audience`` in order, without duplicates."""
         return tuple(dict.fromkeys((*self.to, *self.cc, *self.bto, *self.bcc, *self.audience)))
 
 
@@ -226,8 +260,12 @@ class Activity:
     bcc: tuple[str, ...] = ()
     audience: tuple[str, ...] = ()
     published: datetime | None = None
-    #: ``content`` of a Like/EmojiReact (FEP-c0e0 emoji reaction), else None.
+    #: ``content`` of a Like/EmojiReact (FEP-c0e0 emoji reaction) or a Flag's comment, else None.
     content: str | None = None
+    #: Tags of the activity: the custom ``Emoji`` of an EmojiReact (PROTOCOL.md A13).
+    tags: tuple[Tag, ...] = ()
+    #: Every object id when ``object`` is a list (``Flag`` reports, A16); else ``(object_id,)``.
+    objects: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -241,5 +279,163 @@ class Activity:
 
     @property
     def recipients(self) -> tuple[str, ...]:
-        """``to ∪ cc ∪ bto ∪ bcc ∪ audience`` in order, without duplicates."""
+        """``to``, ``cc``, ``bto``, ``bcc`` and ``audience`` in order, without duplicates."""
         return tuple(dict.fromkeys((*self.to, *self.cc, *self.bto, *self.bcc, *self.audience)))
+
+
+# -- J6 normalisers and the document gate -------------------------------------------------
+
+# Fedify GHSA-9rfg-v8g9-9367: these keywords let a document restructure itself under
+# JSON-LD processing, so the shape that was checked is not the shape acted on.
+_RESTRUCTURING_KEYWORDS = frozenset({"@graph", "@reverse", "@included"})
+MAX_URL_CHARS = 2048
+
+
+def check_document(
+    doc: object, *, max_depth: int = 32, max_items: int = 10_000
+) -> Mapping[str, Any]:
+    """Reject documents too deep, too wide or restructurable before reading them.
+
+    Iterative (an explicit stack), so hostile nesting raises :class:`VocabularyError`,
+    never ``RecursionError`` (SECURITY.md row 17); ``@graph``/``@reverse``/``@included``
+    are refused anywhere, including inside ``@context`` (row 6).
+    """
+    if not isinstance(doc, Mapping):
+        raise VocabularyError("document is not a JSON object")
+    stack: list[tuple[object, int]] = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, Mapping | list | tuple) and depth > max_depth:
+            raise VocabularyError(f"document nested deeper than {max_depth}")
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise VocabularyError("object key is not a string")
+                if key in _RESTRUCTURING_KEYWORDS:
+                    raise VocabularyError(f"JSON-LD keyword {key} is not accepted")
+                stack.append((item, depth + 1))
+        elif isinstance(value, list | tuple):
+            if len(value) > max_items:
+                raise VocabularyError(f"list longer than {max_items} items")
+            stack.extend((item, depth + 1) for item in value)
+        elif not (value is None or isinstance(value, str | int | float)):
+            raise VocabularyError(f"not a JSON value: {type(value).__name__}")
+    return doc
+
+
+# -- shapes (J6 helpers) ------------------------------------------------------------------
+
+
+def as_list(value: object) -> list[object]:
+    """``None`` → ``[]``, a scalar or object → ``[value]``, a list → a copy (J6)."""
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return list(value)
+    return [value]
+
+
+def is_http_url(value: str) -> bool:
+    """An absolute http(s) URL with a host, no whitespace or controls, of sane length."""
+    if len(value) > MAX_URL_CHARS or not value.lower().startswith(("https://", "http://")):
+        return False
+    if any(ch.isspace() or ord(ch) < 0x20 for ch in value):
+        return False
+    try:
+        return bool(urlsplit(value).hostname)
+    except ValueError:
+        return False
+
+
+def require_url(value: object, field: str) -> str:
+    """``value`` if it is an http(s) URL string, else :class:`VocabularyError` naming ``field``."""
+    if not isinstance(value, str):
+        raise VocabularyError(f"{field}: expected a URL string, got {type(value).__name__}")
+    if not is_http_url(value):
+        raise VocabularyError(f"{field}: not an http(s) URL")
+    return value
+
+
+def id_of(value: object, field: str = "id") -> str | None:
+    """The id of a bare id, an embedded object or the first entry of a list (J6 ``id_of``)."""
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return require_url(value, field)
+
+
+def parse_datetime(value: object) -> datetime | None:
+    """An aware datetime from RFC 3339 / ISO 8601 (J7); anything unparseable is None.
+
+    Naive timestamps are taken as UTC (PeerTube and Lemmy always send an offset;
+    older Pleroma did not).
+    """
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except (ValueError, OverflowError):
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def normalize_hashtag(name: str) -> str:
+    """``#Café`` → ``cafe``: no ``#``, NFKC, Latin diacritics folded, lower case (A20).
+
+    Only letters that decompose into an ASCII base plus combining marks are folded,
+    so Japanese ``が`` keeps its dakuten (Mastodon's ``HashtagNormalizer`` does the same).
+    """
+    text = unicodedata.normalize("NFKC", name.strip().lstrip("#"))
+    folded = []
+    for ch in text:
+        decomposed = unicodedata.normalize("NFKD", ch)
+        if ch.isascii() or not decomposed[0].isascii():
+            folded.append(ch)
+        elif all(unicodedata.combining(c) for c in decomposed[1:]):
+            folded.append(decomposed[0])
+        else:
+            folded.append(ch)
+    return "".join(folded).lower()
+
+
+def pick_url(value: object, _depth: int = 0) -> str | None:
+    """A presentation URL: string, ``Link``, or list preferring ``text/html`` (Mastodon
+    ``url_to_href``; PeerTube lists one Link per rendition).  Invalid values give None."""
+    first: str | None = None
+    for item in as_list(value)[:1000]:
+        href: object = item
+        media_type: object = None
+        if isinstance(item, Mapping):
+            media_type = item.get("mediaType")
+            href = item.get("href", item.get("url"))
+            if not isinstance(href, str) and _depth < 2:
+                href = pick_url(href, _depth + 1)
+        if isinstance(href, str) and is_http_url(href):
+            if media_type == "text/html":
+                return href
+            first = first or href
+    return first
+
+
+_PARSERS = frozenset(
+    {
+        "parse_activity",
+        "parse_actor",
+        "parse_collection",
+        "parse_document",
+        "parse_object",
+        "parse_public_keys",
+    }
+)
+
+
+def __getattr__(name: str) -> object:
+    """Re-export the parsers lazily: :mod:`activitypub.parsing` imports this module."""
+    if name in _PARSERS:
+        from activitypub import parsing
+
+        return getattr(parsing, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
