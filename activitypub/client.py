@@ -130,6 +130,8 @@ class FederationClient:
         user_agent: str = "Kantine/0.1",
         trusted_hosts: Callable[[str], bool] | None = None,
     ) -> None:
+        if max_redirects < 0 or max_response_bytes < 1 or timeout <= 0:
+            raise ValueError("max_redirects, max_response_bytes and timeout must be positive")
         self._session = session
         self._policy = policy
         self._allow_http = allow_http
@@ -264,7 +266,9 @@ class FederationClient:
                             raise FetchError(f"HTTP {resp.status}", url=url, status=resp.status)
                         content_type = resp.headers.get("Content-Type", "")
                         if not content_type_ok(content_type):
-                            raise FetchError(f"unexpected content type {content_type!r}", url=url)
+                            # Echo only a bounded prefix: the reason may be shown to a peer.
+                            shown = content_type[:80]
+                            raise FetchError(f"unexpected content type {shown!r}", url=url)
                         body = await self._read(resp, url=url, truncate=False)
                         return current, self._parse_object(body, url=url)
                 raise AssertionError("unreachable: the last hop returns or raises")
@@ -367,7 +371,6 @@ def make_session(
         limit=limit,
         limit_per_host=max(1, min(limit, 16)),
         ttl_dns_cache=60,
-        enable_cleanup_closed=False,
     )
     return aiohttp.ClientSession(
         connector=connector,

@@ -65,6 +65,7 @@ class StaticHostPolicy:
     Allow entries match exactly: ``hr.example.org`` covers the scheme's default port only,
     ``hr.example.org:8443`` that port only, so a peer's listing never opens its other
     services.  Deny entries are broader on purpose: a bare host denies every port.
+    Entries are compared with ``host_of`` output: lower-case, IDNA (``xn--``) form.
     """
 
     mode: Literal["allowlist", "open"]
