@@ -36,9 +36,7 @@ def outcome(status: int | None) -> Outcome:
     return "retry"
 
 
-def next_attempt_at(
-    attempts: int, *, now: datetime, rng: random.Random | None = None
-) -> datetime:
+def next_attempt_at(attempts: int, *, now: datetime, rng: random.Random | None = None) -> datetime:
     """When to try again after *attempts* failed tries (A28: ``count⁴ + 15 s`` + jitter).
 
     The jitter is up to half of ``count⁴`` as in Mastodon, so peers that failed together do

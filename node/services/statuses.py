@@ -147,6 +147,7 @@ async def post_status(
     in_reply_to: Status | None = None,
     language: str | None = None,
     html_content: str | None = None,
+    mentions: Sequence[Account] = (),
 ) -> Status:
     """Post as a local *author*: store, fan out, notify, and queue the ``Create`` (A4, A17)."""
     if visibility not in VISIBILITIES:
@@ -163,7 +164,7 @@ async def post_status(
 
     rendered = await render_text(text, lookup=lookup, tag_url=ctx.urls.tag)
     content = ctx.sanitizer.clean(html_content) if html_content else rendered.html
-    mentions = list(rendered.mentions)
+    mentions = list({a.id: a for a in (*rendered.mentions, *mentions)}.values())
     parent_author: Account | None = None
     if in_reply_to is not None:
         parent_author = await session.get(Account, in_reply_to.account_id)

@@ -1,0 +1,146 @@
+"""The composition root: ``create_app(settings)`` wires the database, federation and routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+
+import aiohttp
+from aiohttp import web
+
+from activitypub.client import FederationClient, Signer, make_session
+from activitypub.keys import load_private_key
+from activitypub.sanitize import HtmlSanitizer
+from config import Settings
+from node.api import c2s, discovery, federation
+from node.appkeys import CONTEXT, DELIVERY, ENGINE, INBOX, PROCESSOR, SETTINGS
+from node.db.engine import create_engine, migrate, sessionmaker_for
+from node.federation.actors import ActorResolver
+from node.federation.delivery import DeliveryWorker
+from node.federation.documents import Urls
+from node.federation.inbox import Inbox
+from node.federation.policy import FederationPolicy
+from node.federation.processing import InboxProcessor
+from node.services.accounts import ensure_instance_actor
+from node.services.context import NodeContext
+from node.services.publishing import Publisher
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+_POLICY_REFRESH_SECONDS = 5.0
+
+
+async def _refresh_policy(policy: FederationPolicy, ctx: NodeContext) -> None:
+    while True:
+        await asyncio.sleep(_POLICY_REFRESH_SECONDS)
+        try:
+            await policy.refresh(ctx.sessions)
+        except Exception:  # the database may be briefly busy; keep the last known policy
+            log.exception("federation policy refresh failed")
+
+
+def _security_headers() -> web.Middleware:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Callable[[web.Request], object]) -> web.StreamResponse:
+        response = await handler(request)  # type: ignore[misc]
+        assert isinstance(response, web.StreamResponse)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    return middleware
+
+
+def create_app(
+    settings: Settings,
+    *,
+    run_workers: bool = True,
+    inner_resolver: aiohttp.abc.AbstractResolver | None = None,
+) -> web.Application:
+    """Build the node's application; resources open and close with it (``cleanup_ctx``).
+
+    ``run_workers=False`` leaves the inbox and delivery workers to the caller (tests step
+    them; ``kantine worker`` runs them alone).
+    """
+    app = web.Application(client_max_size=settings.server.max_body_bytes, middlewares=[_security_headers()])
+    app[SETTINGS] = settings
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        engine = create_engine(
+            settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo
+        )
+        await migrate(engine)
+        sessions = sessionmaker_for(engine)
+        urls = Urls(settings.base_url)
+        domain = settings.node.domain.lower()
+        policy = FederationPolicy.from_settings(settings.federation, own_host=domain)
+        await policy.refresh(sessions)
+        async with sessions() as session, session.begin():
+            instance = await ensure_instance_actor(session, domain, urls)
+        assert instance.private_key_pem is not None
+        signer = Signer(instance.public_key_id, load_private_key(instance.private_key_pem))
+        http = make_session(policy=policy, open_mode=settings.federation.mode == "open", inner_resolver=inner_resolver)
+        client = FederationClient(
+            http,
+            policy=policy,
+            allow_http=settings.federation.allow_http,
+            timeout=settings.federation.request_timeout_seconds,
+            max_response_bytes=settings.federation.max_response_bytes,
+            # Inside an organisation, allowlisted peers may sit on private addresses (SECURITY.md row 13).
+            trusted_hosts=policy.allows if settings.federation.mode == "allowlist" else None,
+        )
+        delivery = DeliveryWorker(
+            sessions,
+            client,
+            concurrency=settings.federation.delivery_concurrency,
+            horizon=timedelta(hours=settings.federation.delivery_horizon_hours),
+        )
+        sanitizer = HtmlSanitizer()
+        resolver = ActorResolver(sessions, client, instance_signer=lambda: signer, sanitizer=sanitizer)
+        ctx = NodeContext(
+            domain=domain,
+            urls=urls,
+            sessions=sessions,
+            publisher=Publisher(delivery.wake),
+            sanitizer=sanitizer,
+            resolver=resolver,
+            policy=policy,
+            allow_http=settings.federation.allow_http,
+            thread_fetch_depth=settings.federation.thread_fetch_depth,
+        )
+        processor = InboxProcessor(ctx)
+        app[ENGINE] = engine
+        app[CONTEXT] = ctx
+        app[PROCESSOR] = processor
+        app[INBOX] = Inbox(
+            sessions,
+            resolver,
+            policy,
+            window=timedelta(seconds=settings.federation.signature_window_seconds),
+            on_stored=processor.wake,
+        )
+        tasks = [asyncio.create_task(_refresh_policy(policy, ctx), name="policy-refresh")]
+        if run_workers:
+            tasks.append(asyncio.create_task(processor.run(), name="inbox-worker"))
+            tasks.append(asyncio.create_task(delivery.run(), name="delivery-worker"))
+        app[DELIVERY] = delivery
+        log.info("node %s ready (%s, federation %s)", domain, settings.node.role, settings.federation.mode)
+        yield
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await http.close()
+        await engine.dispose()
+
+    app.cleanup_ctx.append(resources)
+    app.add_routes(discovery.routes)
+    app.add_routes(federation.routes)
+    app.add_routes(c2s.routes)
+    return app

@@ -1,0 +1,21 @@
+"""Typed keys of everything hung off the application object (aiohttp ``AppKey``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from config import Settings
+from node.federation.delivery import DeliveryWorker
+from node.federation.inbox import Inbox
+from node.federation.processing import InboxProcessor
+from node.services.context import NodeContext
+
+__all__ = ["CONTEXT", "DELIVERY", "ENGINE", "INBOX", "PROCESSOR", "SETTINGS"]
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+CONTEXT = web.AppKey("context", NodeContext)
+INBOX = web.AppKey("inbox", Inbox)
+PROCESSOR = web.AppKey("processor", InboxProcessor)
+DELIVERY = web.AppKey("delivery", DeliveryWorker)
