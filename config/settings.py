@@ -164,7 +164,16 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
             raise SettingsError(key, f"expected one of {expected}, got {value!r}")
         return value
     if hint is bool:
-        if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+        if isinstance(value, str) and value.lower() in {
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        }:
             return value.lower() in {"1", "true", "yes", "on"}
         if not isinstance(value, bool):
             raise SettingsError(key, f"expected true or false, got {value!r}")
@@ -209,7 +218,9 @@ def _build_section(name: str, cls: type[Any], raw: Mapping[str, Any]) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in known:
-            raise SettingsError(f"{name}.{key}", f"unknown setting (known: {', '.join(sorted(known))})")
+            raise SettingsError(
+                f"{name}.{key}", f"unknown setting (known: {', '.join(sorted(known))})"
+            )
     values = {key: _coerce(f"{name}.{key}", value, hints[key]) for key, value in raw.items()}
     return cls(**values)
 
@@ -224,7 +235,8 @@ def _validate(settings: Settings) -> None:
             raise SettingsError("node.base_url", f"expected an http(s) URL, got {node.base_url!r}")
         if parts.scheme == "http" and not settings.federation.allow_http:
             raise SettingsError(
-                "node.base_url", "plain http needs federation.allow_http = true (loopback demo only)"
+                "node.base_url",
+                "plain http needs federation.allow_http = true (loopback demo only)",
             )
     if not 0 < settings.server.port < 65536:
         raise SettingsError("server.port", f"expected 1–65535, got {settings.server.port}")
@@ -235,7 +247,8 @@ def _validate(settings: Settings) -> None:
     url = settings.database.url
     if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise SettingsError(
-            "database.url", f"expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://…, got {url!r}"
+            "database.url",
+            f"expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://…, got {url!r}",
         )
     if settings.federation.directory:
         parts = urlsplit(settings.federation.directory)
@@ -261,13 +274,17 @@ def settings_from_mapping(
         section, _, key = rest.partition("_")
         if section in _SECTIONS and key:
             merged.setdefault(section, {})[key] = value
-    sections = {name: _build_section(name, cls, merged.get(name, {})) for name, cls in _SECTIONS.items()}
+    sections = {
+        name: _build_section(name, cls, merged.get(name, {})) for name, cls in _SECTIONS.items()
+    }
     settings = Settings(root=root, **sections)
     _validate(settings)
     return settings
 
 
-def load_settings(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None
+) -> Settings:
     """Read and validate the TOML file at *path*."""
     file = Path(path)
     try:
@@ -276,4 +293,6 @@ def load_settings(path: str | os.PathLike[str], *, env: Mapping[str, str] | None
         raise SettingsError("config", f"file not found: {file}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError("config", f"{file} is not valid TOML: {exc}") from None
-    return settings_from_mapping(cast(Mapping[str, Any], data), env=env, root=str(file.parent.resolve()))
+    return settings_from_mapping(
+        cast(Mapping[str, Any], data), env=env, root=str(file.parent.resolve())
+    )

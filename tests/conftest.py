@@ -30,7 +30,9 @@ def postgres_server_url() -> str | None:
     """The PostgreSQL server the suite may use; in CI its absence is an error, not a skip."""
     url = os.environ.get("KANTINE_TEST_POSTGRES_URL")
     if not url and os.environ.get("CI") == "true":
-        pytest.fail("CI must set KANTINE_TEST_POSTGRES_URL: the PostgreSQL tests may not skip there")
+        pytest.fail(
+            "CI must set KANTINE_TEST_POSTGRES_URL: the PostgreSQL tests may not skip there"
+        )
     return url
 
 
@@ -114,7 +116,9 @@ class Node:
     def ctx(self) -> NodeContext:
         return self.app[CONTEXT]
 
-    async def user(self, username: str, *, password: str | None = None, **kw: Any) -> tuple[Account, str]:
+    async def user(
+        self, username: str, *, password: str | None = None, **kw: Any
+    ) -> tuple[Account, str]:
         """Create a local account and a read/write/follow token for it."""
         async with self.ctx.sessions() as session, session.begin():
             account = await create_local_account(
@@ -139,17 +143,28 @@ NodeFactory = Callable[..., Awaitable[Node]]
 
 
 @pytest.fixture
-async def make_node(database_url_factory: Callable[[str], Awaitable[str]]) -> AsyncIterator[NodeFactory]:
+async def make_node(
+    database_url_factory: Callable[[str], Awaitable[str]],
+) -> AsyncIterator[NodeFactory]:
     """Starts nodes on 127.0.0.x; each allows the hosts named in ``allow``."""
     nodes: list[Node] = []
 
     async def start(
-        name: str, host: str, *, allow: tuple[str, ...] = (), workers: bool = False, **federation: Any
+        name: str,
+        host: str,
+        *,
+        allow: tuple[str, ...] = (),
+        workers: bool = False,
+        **federation: Any,
     ) -> Node:
         port = free_port(host)
         settings: Settings = settings_from_mapping(
             {
-                "node": {"domain": f"{host}:{port}", "base_url": f"http://{host}:{port}", "name": name},
+                "node": {
+                    "domain": f"{host}:{port}",
+                    "base_url": f"http://{host}:{port}",
+                    "name": name,
+                },
                 "server": {"host": host, "port": port},
                 "database": {"url": await database_url_factory(name), "pool_size": 5},
                 "federation": {"allow_http": True, "allow": list(allow), **federation},

@@ -42,7 +42,9 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
     if isinstance(value, list):
-        return [v if isinstance(v, str) else v.get("id", "") for v in value if isinstance(v, str | dict)]
+        return [
+            v if isinstance(v, str) else v.get("id", "") for v in value if isinstance(v, str | dict)
+        ]
     return []
 
 
@@ -80,12 +82,18 @@ async def _actor_by_reference(ctx: NodeContext, session: AsyncSession, ref: str)
         except ValueError as exc:
             raise C2SError(str(exc)) from None
         account = (
-            await session.execute(select(Account).where(Account.username == user.lower(), Account.domain == host.lower()))
+            await session.execute(
+                select(Account).where(
+                    Account.username == user.lower(), Account.domain == host.lower()
+                )
+            )
         ).scalar_one_or_none()
         if account is None and host.lower() != ctx.domain:
             if not ctx.policy.allows(host.lower()):
                 raise C2SError(f"{host} is not a federation peer of this node", 403)
-            uri = await resolve_handle(ctx.resolver.client, f"{user}@{host}", allow_http=ctx.allow_http)
+            uri = await resolve_handle(
+                ctx.resolver.client, f"{user}@{host}", allow_http=ctx.allow_http
+            )
             account = await ctx.resolver.account(session, uri)
     if account is None:
         raise C2SError(f"no such account: {ref}", 404)
@@ -93,7 +101,11 @@ async def _actor_by_reference(ctx: NodeContext, session: AsyncSession, ref: str)
 
 
 async def _status_by_uri(session: AsyncSession, uri: str | None) -> Status:
-    status = (await session.execute(select(Status).where(Status.uri == uri))).scalar_one_or_none() if uri else None
+    status = (
+        (await session.execute(select(Status).where(Status.uri == uri))).scalar_one_or_none()
+        if uri
+        else None
+    )
     if status is None:
         raise C2SError(f"unknown post: {uri}", 404)
     return status
@@ -112,7 +124,9 @@ def _text_of(note: dict[str, Any]) -> tuple[str, str | None]:
     return content, None
 
 
-async def _carry_out(ctx: NodeContext, session: AsyncSession, me: Account, doc: dict[str, Any]) -> tuple[int, str]:
+async def _carry_out(
+    ctx: NodeContext, session: AsyncSession, me: Account, doc: dict[str, Any]
+) -> tuple[int, str]:
     kind = doc.get("type")
     if kind == "Note":
         doc = {"type": "Create", "object": doc}
@@ -158,10 +172,14 @@ async def _carry_out(ctx: NodeContext, session: AsyncSession, me: Account, doc: 
         inner, target_ref = obj.get("type"), _object_id(obj.get("object"))
         if inner in {"Follow", "Block"} and target_ref:
             target = await _actor_by_reference(ctx, session, target_ref)
-            done = await (actions.unfollow if inner == "Follow" else actions.unblock)(ctx, session, me, target)
+            done = await (actions.unfollow if inner == "Follow" else actions.unblock)(
+                ctx, session, me, target
+            )
         elif inner in {"Like", "Announce"} and target_ref:
             status = await _status_by_uri(session, target_ref)
-            done = await (actions.unfavourite if inner == "Like" else actions.unreblog)(ctx, session, me, status)
+            done = await (actions.unfavourite if inner == "Like" else actions.unreblog)(
+                ctx, session, me, status
+            )
         else:
             raise C2SError("Undo supports Follow, Block, Like and Announce with an object")
         if not done:
@@ -178,7 +196,9 @@ async def _carry_out(ctx: NodeContext, session: AsyncSession, me: Account, doc: 
             raise C2SError("Update needs the embedded Note")
         text, _html = _text_of(obj)
         summary = obj.get("summary")
-        await edit_local_status(ctx, session, me, status, text, summary=summary if isinstance(summary, str) else None)
+        await edit_local_status(
+            ctx, session, me, status, text, summary=summary if isinstance(summary, str) else None
+        )
         return 200, status.uri
     raise C2SError(f"unsupported activity type {kind!r}", 422)
 
@@ -255,11 +275,15 @@ async def get_inbox(request: web.Request) -> web.StreamResponse:
             "actor": author.uri,
             "published": status.published_at.isoformat(),
             "object": {
-                "id": status.uri, "type": "Note", "attributedTo": author.uri, "content": status.content,
-                "summary": status.summary or None, "inReplyTo": status.in_reply_to_uri,
+                "id": status.uri,
+                "type": "Note",
+                "attributedTo": author.uri,
+                "content": status.content,
+                "summary": status.summary or None,
+                "inReplyTo": status.in_reply_to_uri,
                 "visibility": status.visibility,
             },
-        }  # fmt: skip
+        }
         for status, author in rows
     ]
     inbox = f"{grant.account.uri}/inbox"

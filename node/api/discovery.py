@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from aiohttp import web
 from sqlalchemy import func, select
 
-from activitypub.nodeinfo import host_meta_xml, nodeinfo_content_type, nodeinfo_document, nodeinfo_links
+from activitypub.nodeinfo import (
+    host_meta_xml,
+    nodeinfo_content_type,
+    nodeinfo_document,
+    nodeinfo_links,
+)
 from activitypub.webfinger import build_jrd, parse_resource
 from node.api.common import error
 from node.appkeys import CONTEXT, SETTINGS
@@ -37,13 +44,19 @@ async def webfinger(request: web.Request) -> web.StreamResponse:
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400, headers=_CORS)
         if host.lower() != ctx.domain:
-            return web.json_response({"error": "not a user of this node"}, status=404, headers=_CORS)
+            return web.json_response(
+                {"error": "not a user of this node"}, status=404, headers=_CORS
+            )
         if username.lower() == ctx.domain:
             username = INSTANCE_USERNAME  # acct:host@host is the instance actor (D7)
     async with ctx.sessions() as session:
         account = await local_account(session, ctx.domain, username)
     if account is None:
-        return web.json_response({"error": "no such account"}, status=404, headers=_CORS | {"Cache-Control": "max-age=180"})
+        return web.json_response(
+            {"error": "no such account"},
+            status=404,
+            headers=_CORS | {"Cache-Control": "max-age=180"},
+        )
     if account.suspended_at is not None:
         return web.json_response({"error": "account suspended"}, status=410, headers=_CORS)
     shown = ctx.domain if account.username == INSTANCE_USERNAME else account.username
@@ -55,7 +68,9 @@ async def webfinger(request: web.Request) -> web.StreamResponse:
         subscribe_template=f"{ctx.urls.base}/authorize_interaction?uri={{uri}}",
     )
     return web.json_response(
-        jrd, content_type="application/jrd+json", headers=_CORS | {"Cache-Control": "public, max-age=259200"}
+        jrd,
+        content_type="application/jrd+json",
+        headers=_CORS | {"Cache-Control": "public, max-age=259200"},
     )
 
 
@@ -70,13 +85,17 @@ async def nodeinfo(request: web.Request) -> web.StreamResponse:
     """NodeInfo 2.0 and 2.1 at their exact paths (D10, D11)."""
     ctx = request.app[CONTEXT]
     settings = request.app[SETTINGS]
-    version = "2.0" if request.match_info["version"] == "2.0" else "2.1"
+    version: Literal["2.0", "2.1"] = "2.0" if request.match_info["version"] == "2.0" else "2.1"
     async with ctx.sessions() as session:
         users = await session.scalar(
-            select(func.count()).select_from(Account).where(Account.local.is_(True), Account.actor_type != "Application")
+            select(func.count())
+            .select_from(Account)
+            .where(Account.local.is_(True), Account.actor_type != "Application")
         )
         posts = await session.scalar(
-            select(func.count()).select_from(Status).where(Status.local.is_(True), Status.reblog_of_id.is_(None))
+            select(func.count())
+            .select_from(Status)
+            .where(Status.local.is_(True), Status.reblog_of_id.is_(None))
         )
     document = nodeinfo_document(
         version,
@@ -87,7 +106,11 @@ async def nodeinfo(request: web.Request) -> web.StreamResponse:
         active_month=users or 0,
         active_halfyear=users or 0,
         local_posts=posts or 0,
-        metadata={"nodeName": settings.node.name, "nodeDescription": settings.node.description, "role": settings.node.role},
+        metadata={
+            "nodeName": settings.node.name,
+            "nodeDescription": settings.node.description,
+            "role": settings.node.role,
+        },
     )
     response = web.json_response(document, headers=_CORS)
     response.headers["Content-Type"] = nodeinfo_content_type(version)
@@ -98,7 +121,9 @@ async def nodeinfo(request: web.Request) -> web.StreamResponse:
 async def host_meta(request: web.Request) -> web.StreamResponse:
     """host-meta for legacy software (D8)."""
     return web.Response(
-        text=host_meta_xml(request.app[CONTEXT].urls.base), content_type="application/xrd+xml", headers=_CORS
+        text=host_meta_xml(request.app[CONTEXT].urls.base),
+        content_type="application/xrd+xml",
+        headers=_CORS,
     )
 
 

@@ -28,9 +28,13 @@ async def _account_or_404(session: AsyncSession, request: web.Request) -> Accoun
     name = request.match_info["username"]
     account = await local_account(session, ctx.domain, name)
     if account is None or account.username == INSTANCE_USERNAME:
-        raise web.HTTPNotFound(text=json.dumps({"error": "no such account"}), content_type="application/json")
+        raise web.HTTPNotFound(
+            text=json.dumps({"error": "no such account"}), content_type="application/json"
+        )
     if account.suspended_at is not None:
-        raise web.HTTPGone(text=json.dumps({"error": "account suspended"}), content_type="application/json")
+        raise web.HTTPGone(
+            text=json.dumps({"error": "account suspended"}), content_type="application/json"
+        )
     return account
 
 
@@ -54,7 +58,7 @@ async def get_instance_actor(request: web.Request) -> web.StreamResponse:
     return activity_json(actor_document(account, ctx.urls), cache="max-age=180")
 
 
-async def _viewer(request: web.Request) -> KnownKey | Account | None | web.Response:
+async def _viewer(request: web.Request) -> KnownKey | Account | web.Response | None:
     """Who is reading: a local person with a bearer token, a peer with a signed GET, or nobody
     (only when authorized fetch is switched off); a 401/403 response otherwise."""
     grant = await bearer_grant(request)
@@ -65,7 +69,9 @@ async def _viewer(request: web.Request) -> KnownKey | Account | None | web.Respo
     return await signed_peer(request)
 
 
-async def _may_see(session: AsyncSession, status: Status, viewer: KnownKey | Account | None) -> bool:
+async def _may_see(
+    session: AsyncSession, status: Status, viewer: KnownKey | Account | None
+) -> bool:
     """Visibility on the ActivityPub GET path (SECURITY.md row 11)."""
     if viewer is None:
         viewer_id: int | None = None
@@ -82,7 +88,9 @@ async def _may_see(session: AsyncSession, status: Status, viewer: KnownKey | Acc
     if viewer_id is None:
         return False
     mentioned = await session.scalar(
-        select(Mention.account_id).where(Mention.status_id == status.id, Mention.account_id == viewer_id)
+        select(Mention.account_id).where(
+            Mention.status_id == status.id, Mention.account_id == viewer_id
+        )
     )
     if mentioned is not None:
         return True
@@ -110,12 +118,23 @@ async def get_status(request: web.Request) -> web.StreamResponse:
         viewer = await _viewer(request)
         if isinstance(viewer, web.Response):
             return viewer
-        status = (await session.execute(select(Status).where(Status.uri == uri))).scalar_one_or_none()
+        status = (
+            await session.execute(select(Status).where(Status.uri == uri))
+        ).scalar_one_or_none()
         if status is None:
-            status = (await session.execute(select(Status).where(Status.uri == path))).scalar_one_or_none()
+            status = (
+                await session.execute(select(Status).where(Status.uri == path))
+            ).scalar_one_or_none()
         if status is None or status.account_id != owner.id:
             if await session.get(Tombstone, uri) is not None:
-                return activity_json({"@context": "https://www.w3.org/ns/activitystreams", "id": uri, "type": "Tombstone"}, status=410)
+                return activity_json(
+                    {
+                        "@context": "https://www.w3.org/ns/activitystreams",
+                        "id": uri,
+                        "type": "Tombstone",
+                    },
+                    status=410,
+                )
             return error(404, "not found")
         if not await _may_see(session, status, viewer):
             return error(404, "not found")
@@ -156,7 +175,11 @@ async def _follow_collection(request: web.Request, *, followers: bool) -> web.St
         viewer = await _viewer(request)
         if isinstance(viewer, web.Response):
             return viewer
-        mine, theirs = (Follow.target_account_id, Follow.account_id) if followers else (Follow.account_id, Follow.target_account_id)
+        mine, theirs = (
+            (Follow.target_account_id, Follow.account_id)
+            if followers
+            else (Follow.account_id, Follow.target_account_id)
+        )
         where = (mine == owner.id, Follow.state == "accepted")
         total = await session.scalar(select(func.count()).select_from(Follow).where(*where)) or 0
         collection_id = owner.followers_url if followers else owner.following_url
@@ -165,10 +188,19 @@ async def _follow_collection(request: web.Request, *, followers: bool) -> web.St
             return activity_json(ordered_collection(collection_id, total=total))
         offset = _page_number(request) * _PAGE
         uris = (
-            await session.execute(
-                select(Account.uri).join(Follow, theirs == Account.id).where(*where).order_by(Follow.id).offset(offset).limit(_PAGE)
+            (
+                await session.execute(
+                    select(Account.uri)
+                    .join(Follow, theirs == Account.id)
+                    .where(*where)
+                    .order_by(Follow.id)
+                    .offset(offset)
+                    .limit(_PAGE)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     page = f"{collection_id}?page={_page_number(request)}"
     more = offset + _PAGE < total
     return activity_json(
@@ -219,7 +251,10 @@ async def get_outbox(request: web.Request) -> web.StreamResponse:
         where = [OutboxActivity.account_id == owner.id]
         if not is_owner:
             where.append(OutboxActivity.public.is_(True))
-        total = await session.scalar(select(func.count()).select_from(OutboxActivity).where(*where)) or 0
+        total = (
+            await session.scalar(select(func.count()).select_from(OutboxActivity).where(*where))
+            or 0
+        )
         assert owner.outbox_url is not None
         if "page" not in request.query and "max_id" not in request.query:
             return activity_json(ordered_collection(owner.outbox_url, total=total))
@@ -227,10 +262,17 @@ async def get_outbox(request: web.Request) -> web.StreamResponse:
         if max_id.isdigit() and len(max_id) < 25:
             where.append(OutboxActivity.id < int(max_id))
         rows = (
-            await session.execute(
-                select(OutboxActivity).where(*where).order_by(OutboxActivity.id.desc()).limit(_PAGE)
+            (
+                await session.execute(
+                    select(OutboxActivity)
+                    .where(*where)
+                    .order_by(OutboxActivity.id.desc())
+                    .limit(_PAGE)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     items: list[Any] = []
     for row in rows:
         body = json.loads(row.body)
@@ -238,7 +280,13 @@ async def get_outbox(request: web.Request) -> web.StreamResponse:
         items.append(body)
     next_page = f"{owner.outbox_url}?max_id={rows[-1].id}" if len(rows) == _PAGE else None
     return activity_json(
-        ordered_collection(owner.outbox_url, total=total, items=items, page=str(request.url.relative()), next_page=next_page)
+        ordered_collection(
+            owner.outbox_url,
+            total=total,
+            items=items,
+            page=str(request.url.relative()),
+            next_page=next_page,
+        )
     )
 
 

@@ -50,7 +50,9 @@ def _parse_scopes(scopes: str) -> frozenset[str]:
     return wanted
 
 
-async def issue_token(session: AsyncSession, account: Account, scopes: str, *, name: str = "") -> str:
+async def issue_token(
+    session: AsyncSession, account: Account, scopes: str, *, name: str = ""
+) -> str:
     """Create a token for *account* and return the secret (shown once, never stored)."""
     parsed = _parse_scopes(scopes)
     secret = secrets.token_urlsafe(32)

@@ -162,7 +162,9 @@ class StatusEdit(Base):
     __tablename__ = "status_edits"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    status_id: Mapped[int] = mapped_column(ForeignKey("statuses.id", ondelete="CASCADE"), index=True)
+    status_id: Mapped[int] = mapped_column(
+        ForeignKey("statuses.id", ondelete="CASCADE"), index=True
+    )
     content: Mapped[str] = mapped_column(Text)
     summary: Mapped[str] = mapped_column(Text, default="")
     sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -334,9 +336,7 @@ class Delivery(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    activity_id: Mapped[int] = mapped_column(
-        ForeignKey("outbox_activities.id", ondelete="CASCADE")
-    )
+    activity_id: Mapped[int] = mapped_column(ForeignKey("outbox_activities.id", ondelete="CASCADE"))
     inbox_url: Mapped[str] = mapped_column(String(2048))
     host: Mapped[str] = mapped_column(String(255))
     #: pending → delivered | failed (gave up; the admin sees it and may retry).

@@ -18,8 +18,7 @@ from activitypub.errors import ActivityPubError, FetchError, HostNotAllowedError
 from activitypub.hosts import host_of
 from activitypub.keys import PublicKeyTypes, load_public_key
 from activitypub.sanitize import HtmlSanitizer
-from activitypub.vocabulary import Actor
-from activitypub.vocabulary import parse_actor
+from activitypub.vocabulary import Actor, parse_actor
 from node.db.engine import AsyncSession, Sessions
 from node.db.models import Account
 from node.ids import new_id
@@ -81,7 +80,9 @@ async def store_actor(
         "fetched_at": now,
         "updated_at": now,
     }
-    account = (await session.execute(select(Account).where(Account.uri == actor.id))).scalar_one_or_none()
+    account = (
+        await session.execute(select(Account).where(Account.uri == actor.id))
+    ).scalar_one_or_none()
     if account is None:
         account = Account(id=new_id(now), uri=actor.id, local=False, created_at=now, **values)
         session.add(account)
@@ -107,7 +108,7 @@ class ActorResolver:
     ) -> None:
         self._sessions = sessions
         self.client = client
-        self._instance_signer = instance_signer
+        self.instance_signer = instance_signer
         self._sanitizer = sanitizer
         self._clock = clock
         self._cache: OrderedDict[str, KnownKey] = OrderedDict()
@@ -158,10 +159,10 @@ class ActorResolver:
 
     async def _fetch_key(self, key_id: str) -> KnownKey:
         url = urldefrag(key_id).url
-        doc = await self.client.fetch_json(url, signer=self._instance_signer())
+        doc = await self.client.fetch_json(url, signer=self.instance_signer())
         if "inbox" not in doc and isinstance(doc.get("owner"), str):
             # GoToSocial serves the key at its own URL with a stub; follow the owner (S13, D18).
-            doc = await self.client.fetch_json(doc["owner"], signer=self._instance_signer())
+            doc = await self.client.fetch_json(doc["owner"], signer=self.instance_signer())
         actor = parse_actor(doc)
         listed = actor.key(key_id)
         if listed is None:
@@ -177,11 +178,13 @@ class ActorResolver:
         self, session: AsyncSession, uri: str, *, fetch: bool = True
     ) -> Account | None:
         """The account for actor *uri*: from the database, else fetched (allowlist applies)."""
-        account = (await session.execute(select(Account).where(Account.uri == uri))).scalar_one_or_none()
+        account = (
+            await session.execute(select(Account).where(Account.uri == uri))
+        ).scalar_one_or_none()
         if account is not None or not fetch:
             return account
         try:
-            doc = await self.client.fetch_json(uri, signer=self._instance_signer())
+            doc = await self.client.fetch_json(uri, signer=self.instance_signer())
             actor = parse_actor(doc)
         except HostNotAllowedError:
             raise

@@ -132,9 +132,21 @@ def note_document(
             *({"type": "Hashtag", "href": urls.tag(h), "name": f"#{h}"} for h in hashtags),
         ],
         "attachment": json.loads(status.attachments_json),
-        "replies": {"id": f"{status.uri}/replies", "type": "Collection", "totalItems": status.replies_count},
-        "likes": {"id": f"{status.uri}/likes", "type": "Collection", "totalItems": status.favourites_count},
-        "shares": {"id": f"{status.uri}/shares", "type": "Collection", "totalItems": status.reblogs_count},
+        "replies": {
+            "id": f"{status.uri}/replies",
+            "type": "Collection",
+            "totalItems": status.replies_count,
+        },
+        "likes": {
+            "id": f"{status.uri}/likes",
+            "type": "Collection",
+            "totalItems": status.favourites_count,
+        },
+        "shares": {
+            "id": f"{status.uri}/shares",
+            "type": "Collection",
+            "totalItems": status.reblogs_count,
+        },
     }
     if status.language:
         doc["contentMap"] = {status.language: status.content}
@@ -175,4 +187,3 @@ def ordered_collection(
     if next_page:
         doc["next"] = next_page
     return doc
-

@@ -30,7 +30,6 @@ from node.services.graph import (
     add_reblog,
     insert_ignore,
     notify,
-    remove_block,
     remove_favourite,
     remove_follow,
     remove_reblog,
@@ -45,7 +44,9 @@ Handler = Callable[[NodeContext, AsyncSession, Activity, "int | None"], Awaitabl
 
 
 async def _actor(session: AsyncSession, activity: Activity) -> Account | None:
-    return (await session.execute(select(Account).where(Account.uri == activity.actor))).scalar_one_or_none()
+    return (
+        await session.execute(select(Account).where(Account.uri == activity.actor))
+    ).scalar_one_or_none()
 
 
 async def _local(session: AsyncSession, uri: str | None) -> Account | None:
@@ -64,7 +65,11 @@ async def _status(session: AsyncSession, uri: str | None) -> Status | None:
 
 async def prefetch(ctx: NodeContext, activity: Activity) -> None:
     """Network work before the transaction: thread ancestors of a reply, the object of a boost."""
-    if activity.type == "Create" and isinstance(activity.object, Object) and activity.object.in_reply_to:
+    if (
+        activity.type == "Create"
+        and isinstance(activity.object, Object)
+        and activity.object.in_reply_to
+    ):
         await fetch_thread(ctx, activity.object.in_reply_to, depth=ctx.thread_fetch_depth)
     elif activity.type == "Announce" and activity.object_id:
         uri = activity.object_id
@@ -74,7 +79,11 @@ async def prefetch(ctx: NodeContext, activity: Activity) -> None:
         # Never trust an embedded object of a boost: fetch it from its origin (A14, FEP-fe34).
         doc = await ctx.resolver.client.fetch_json(uri, signer=ctx.resolver.instance_signer())
         note = parse_object(doc)
-        if note.id != uri or note.attributed_to is None or host_of(note.attributed_to) != host_of(uri):
+        if (
+            note.id != uri
+            or note.attributed_to is None
+            or host_of(note.attributed_to) != host_of(uri)
+        ):
             raise ActivityPubError(f"boosted object {uri} has an id or author of another origin")
         async with ctx.sessions() as session, session.begin():
             author = await ctx.resolver.account(session, note.attributed_to)
@@ -82,7 +91,9 @@ async def prefetch(ctx: NodeContext, activity: Activity) -> None:
                 await store_note(ctx, session, author, note, fan=False)
 
 
-async def on_create(ctx: NodeContext, session: AsyncSession, activity: Activity, recipient: int | None) -> str:
+async def on_create(
+    ctx: NodeContext, session: AsyncSession, activity: Activity, recipient: int | None
+) -> str:
     """Create(Note, …) → a status (A4), when it concerns someone here (A3)."""
     note = activity.object
     if not isinstance(note, Object):
@@ -96,7 +107,9 @@ async def on_create(ctx: NodeContext, session: AsyncSession, activity: Activity,
     return "stored" if status is not None else "ignored: already known or deleted"
 
 
-async def on_update(ctx: NodeContext, session: AsyncSession, activity: Activity, _r: int | None) -> str:
+async def on_update(
+    ctx: NodeContext, session: AsyncSession, activity: Activity, _r: int | None
+) -> str:
     """Update(Note) edits a stored post of the same author; Update(Person) refreshes the profile (A5)."""
     obj = activity.object
     if isinstance(obj, Actor):
@@ -111,7 +124,13 @@ async def on_update(ctx: NodeContext, session: AsyncSession, activity: Activity,
     if obj.updated is None or (status.edited_at is not None and obj.updated <= status.edited_at):
         return "ignored: not newer"
     session.add(
-        StatusEdit(id=new_id(), status_id=status.id, content=status.content, summary=status.summary, sensitive=status.sensitive)
+        StatusEdit(
+            id=new_id(),
+            status_id=status.id,
+            content=status.content,
+            summary=status.summary,
+            sensitive=status.sensitive,
+        )
     )
     status.content = ctx.sanitizer.clean(obj.content or "")
     status.summary = ctx.sanitizer.clean_text(obj.summary or "")[:1000]
@@ -120,7 +139,9 @@ async def on_update(ctx: NodeContext, session: AsyncSession, activity: Activity,
     return "edited"
 
 
-async def on_delete(ctx: NodeContext, session: AsyncSession, activity: Activity, _r: int | None) -> str:
+async def on_delete(
+    ctx: NodeContext, session: AsyncSession, activity: Activity, _r: int | None
+) -> str:
     """Delete of a post (tombstoned, also when it has not arrived yet) or of the actor (A6)."""
     target = activity.object_id
     author = await _actor(session, activity)
@@ -133,7 +154,9 @@ async def on_delete(ctx: NodeContext, session: AsyncSession, activity: Activity,
     status = await _status(session, target)
     if status is not None and status.account_id != author.id:
         return "ignored: not a post of this actor"
-    await session.execute(insert_ignore(session, Tombstone).values(uri=target, deleted_at=datetime.now(UTC)))
+    await session.execute(
+        insert_ignore(session, Tombstone).values(uri=target, deleted_at=datetime.now(UTC))
+    )
     if status is None:
         return "tombstoned"
     if status.in_reply_to_id is not None:
@@ -146,18 +169,24 @@ async def on_delete(ctx: NodeContext, session: AsyncSession, activity: Activity,
     return "deleted"
 
 
-async def on_follow(ctx: NodeContext, session: AsyncSession, activity: Activity, _r: int | None) -> str:
+async def on_follow(
+    ctx: NodeContext, session: AsyncSession, activity: Activity, _r: int | None
+) -> str:
     """Follow of a local account: accepted at once unless it approves followers by hand (A8)."""
     target = await _local(session, activity.object_id)
     follower = await _actor(session, activity)
     if target is None or follower is None or activity.id is None:
         return "ignored: not a local account"
     blocked = await session.scalar(
-        select(Block.id).where(Block.account_id == target.id, Block.target_account_id == follower.id)
+        select(Block.id).where(
+            Block.account_id == target.id, Block.target_account_id == follower.id
+        )
     )
     if blocked is not None:
         return "ignored: blocked"
-    row = await add_follow(session, follower, target, activity.id, accepted=not target.manually_approves_followers)
+    row = await add_follow(
+        session, follower, target, activity.id, accepted=not target.manually_approves_followers
+    )
     if row.state == "accepted":
         await send_accept(ctx, session, target, follower, row)
         await notify(session, target, "follow", follower)
@@ -185,7 +214,9 @@ async def _follow_of(session: AsyncSession, activity: Activity) -> Follow | None
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def on_accept(ctx: NodeContext, session: AsyncSession, activity: Activity, _r: int | None) -> str:
+async def on_accept(
+    ctx: NodeContext, session: AsyncSession, activity: Activity, _r: int | None
+) -> str:
     """Accept(Follow) from the followed actor marks our follow accepted."""
     follow = await _follow_of(session, activity)
     if follow is None:
@@ -194,7 +225,9 @@ async def on_accept(ctx: NodeContext, session: AsyncSession, activity: Activity,
     return "follow accepted"
 
 
-async def on_reject(ctx: NodeContext, session: AsyncSession, activity: Activity, _r: int | None) -> str:
+async def on_reject(
+    ctx: NodeContext, session: AsyncSession, activity: Activity, _r: int | None
+) -> str:
     """Reject(Follow) ends the follow, pending or not (A9)."""
     follow = await _follow_of(session, activity)
     if follow is None:
@@ -203,7 +236,9 @@ async def on_reject(ctx: NodeContext, session: AsyncSession, activity: Activity,
     return "follow rejected"
 
 
-async def on_like(ctx: NodeContext, session: AsyncSession, activity: Activity, _r: int | None) -> str:
+async def on_like(
+    ctx: NodeContext, session: AsyncSession, activity: Activity, _r: int | None
+) -> str:
     """Like of a stored post → a favourite, and a notification for a local author (A12)."""
     status = await _status(session, activity.object_id)
     liker = await _actor(session, activity)
@@ -215,7 +250,9 @@ async def on_like(ctx: NodeContext, session: AsyncSession, activity: Activity, _
     return "liked" if added else "ignored: already liked"
 
 
-async def on_announce(ctx: NodeContext, session: AsyncSession, activity: Activity, _r: int | None) -> str:
+async def on_announce(
+    ctx: NodeContext, session: AsyncSession, activity: Activity, _r: int | None
+) -> str:
     """Announce of a public or unlisted post → a boost shown to the booster's followers (A14)."""
     status = await _status(session, activity.object_id)
     booster = await _actor(session, activity)
@@ -225,7 +262,9 @@ async def on_announce(ctx: NodeContext, session: AsyncSession, activity: Activit
         return "ignored: only public posts can be boosted"  # SECURITY.md row 12
     author = await session.get(Account, status.account_id)
     assert author is not None
-    visibility = str(classify(activity.to, activity.cc, followers=booster.followers_url, mentioned=()))
+    visibility = str(
+        classify(activity.to, activity.cc, followers=booster.followers_url, mentioned=())
+    )
     published = activity.published or datetime.now(UTC)
     reblog = await add_reblog(
         session, booster, status, author, activity.id,
@@ -237,7 +276,9 @@ async def on_announce(ctx: NodeContext, session: AsyncSession, activity: Activit
     return "boosted"
 
 
-async def on_undo(ctx: NodeContext, session: AsyncSession, activity: Activity, _r: int | None) -> str:
+async def on_undo(
+    ctx: NodeContext, session: AsyncSession, activity: Activity, _r: int | None
+) -> str:
     """Undo of the actor's own Follow, Like, Announce or Block (A9, A12, A14; SECURITY.md row 8)."""
     actor = await _actor(session, activity)
     if actor is None:
@@ -247,14 +288,18 @@ async def on_undo(ctx: NodeContext, session: AsyncSession, activity: Activity, _
     kind = inner.type if isinstance(inner, Activity) else None
     if kind in {None, "Follow"}:
         follow = (
-            await session.execute(select(Follow).where(Follow.account_id == actor.id, Follow.uri == uri))
+            await session.execute(
+                select(Follow).where(Follow.account_id == actor.id, Follow.uri == uri)
+            )
         ).scalar_one_or_none()
         if follow is None and isinstance(inner, Activity):
             target = await _local(session, inner.object_id)
             if target is not None:
                 follow = (
                     await session.execute(
-                        select(Follow).where(Follow.account_id == actor.id, Follow.target_account_id == target.id)
+                        select(Follow).where(
+                            Follow.account_id == actor.id, Follow.target_account_id == target.id
+                        )
                     )
                 ).scalar_one_or_none()
         if follow is not None:
@@ -262,7 +307,9 @@ async def on_undo(ctx: NodeContext, session: AsyncSession, activity: Activity, _
             return "unfollowed"
     if kind in {None, "Like"}:
         like = (
-            await session.execute(select(Favourite).where(Favourite.account_id == actor.id, Favourite.uri == uri))
+            await session.execute(
+                select(Favourite).where(Favourite.account_id == actor.id, Favourite.uri == uri)
+            )
         ).scalar_one_or_none()
         if like is None and isinstance(inner, Activity):
             status = await _status(session, inner.object_id)
@@ -274,7 +321,9 @@ async def on_undo(ctx: NodeContext, session: AsyncSession, activity: Activity, _
             return "unliked"
     if kind in {None, "Announce"}:
         boost = (
-            await session.execute(select(Status).where(Status.uri == uri, Status.account_id == actor.id))
+            await session.execute(
+                select(Status).where(Status.uri == uri, Status.account_id == actor.id)
+            )
         ).scalar_one_or_none()
         if boost is not None and boost.reblog_of_id is not None:
             await remove_reblog(session, actor.id, boost.reblog_of_id)
@@ -282,13 +331,19 @@ async def on_undo(ctx: NodeContext, session: AsyncSession, activity: Activity, _
     if kind in {None, "Block"}:
         target = await _local(session, inner.object_id) if isinstance(inner, Activity) else None
         query = delete(Block).where(Block.account_id == actor.id)
-        query = query.where(Block.target_account_id == target.id) if target else query.where(Block.uri == uri)
+        query = (
+            query.where(Block.target_account_id == target.id)
+            if target
+            else query.where(Block.uri == uri)
+        )
         if (await session.execute(query)).rowcount:  # type: ignore[attr-defined]
             return "unblocked"
     return "ignored: nothing of this actor to undo"
 
 
-async def on_block(ctx: NodeContext, session: AsyncSession, activity: Activity, _r: int | None) -> str:
+async def on_block(
+    ctx: NodeContext, session: AsyncSession, activity: Activity, _r: int | None
+) -> str:
     """Block of a local account: follows end, the blocker is hidden from them (A10)."""
     target = await _local(session, activity.object_id)
     actor = await _actor(session, activity)
@@ -311,4 +366,3 @@ HANDLERS: dict[str, Handler] = {
     "Undo": on_undo,
     "Block": on_block,
 }
-

@@ -25,7 +25,9 @@ __all__ = ["CONTENT_TYPES", "fetch_thread", "is_relevant", "store_note"]
 log = logging.getLogger(__name__)
 
 #: Object types shown as posts (PROTOCOL.md A4); others are ignored.
-CONTENT_TYPES = frozenset({"Note", "Article", "Page", "Question", "Image", "Video", "Audio", "Event"})
+CONTENT_TYPES = frozenset(
+    {"Note", "Article", "Page", "Question", "Image", "Video", "Audio", "Event"}
+)
 _MAX_MENTIONS = 50
 _MAX_TAGS = 50
 _MAX_ATTACHMENTS = 16
@@ -53,26 +55,36 @@ async def _local_mentions(ctx: NodeContext, session: AsyncSession, note: Object)
     return list(rows.scalars())
 
 
-async def is_relevant(session: AsyncSession, author: Account, note: Object, *, addressed: bool) -> bool:
+async def is_relevant(
+    session: AsyncSession, author: Account, note: Object, *, addressed: bool
+) -> bool:
     """Mastodon's relevance rule (A3): followed author, a mention, a reply to us, or addressed to us."""
     if addressed:
         return True
     followed = await session.scalar(
         select(Follow.id)
         .join(Account, Account.id == Follow.account_id)
-        .where(Follow.target_account_id == author.id, Follow.state == "accepted", Account.local.is_(True))
+        .where(
+            Follow.target_account_id == author.id,
+            Follow.state == "accepted",
+            Account.local.is_(True),
+        )
         .limit(1)
     )
     if followed is not None:
         return True
     hrefs = [m.href for m in note.mentions[:_MAX_MENTIONS]]
     if hrefs and await session.scalar(
-        select(Account.id).where(Account.local.is_(True), or_(Account.uri.in_(hrefs), Account.url.in_(hrefs))).limit(1)
+        select(Account.id)
+        .where(Account.local.is_(True), or_(Account.uri.in_(hrefs), Account.url.in_(hrefs)))
+        .limit(1)
     ):
         return True
     if note.in_reply_to:
         return bool(
-            await session.scalar(select(Status.id).where(Status.uri == note.in_reply_to, Status.local.is_(True)))
+            await session.scalar(
+                select(Status.id).where(Status.uri == note.in_reply_to, Status.local.is_(True))
+            )
         )
     return False
 
@@ -89,11 +101,18 @@ async def store_note(
         return None
     mentioned = await _local_mentions(ctx, session, note)
     visibility = str(
-        classify(note.to, note.cc, followers=author.followers_url, mentioned=[m.href for m in note.mentions])
+        classify(
+            note.to,
+            note.cc,
+            followers=author.followers_url,
+            mentioned=[m.href for m in note.mentions],
+        )
     )
     parent = None
     if note.in_reply_to:
-        parent = (await session.execute(select(Status).where(Status.uri == note.in_reply_to))).scalar_one_or_none()
+        parent = (
+            await session.execute(select(Status).where(Status.uri == note.in_reply_to))
+        ).scalar_one_or_none()
     now = datetime.now(UTC)
     published = note.published if note.published and note.published <= now else now
     status = Status(
@@ -110,7 +129,10 @@ async def store_note(
         in_reply_to_id=parent.id if parent else None,
         in_reply_to_uri=note.in_reply_to,
         in_reply_to_account_id=parent.account_id if parent else None,
-        context=note.context or note.conversation or (parent.context if parent else None) or note.id,
+        context=note.context
+        or note.conversation
+        or (parent.context if parent else None)
+        or note.id,
         attachments_json=json.dumps(
             [
                 {
@@ -135,7 +157,9 @@ async def store_note(
     await save_tags(session, status.id, [h.name[:100] for h in note.hashtags[:_MAX_TAGS] if h.name])
     if parent is not None:
         await session.execute(
-            update(Status).where(Status.id == parent.id).values(replies_count=Status.replies_count + 1)
+            update(Status)
+            .where(Status.id == parent.id)
+            .values(replies_count=Status.replies_count + 1)
         )
     # Replies that arrived before their parent (thread backfill walks upwards) are linked now.
     await session.execute(
@@ -169,7 +193,11 @@ async def fetch_thread(ctx: NodeContext, uri: str | None, *, depth: int) -> None
         except ActivityPubError as exc:
             log.info("thread fetch of %s stopped: %s", uri, exc.reason)
             return
-        if note.id != uri or note.attributed_to is None or host_of(note.attributed_to) != host_of(uri):
+        if (
+            note.id != uri
+            or note.attributed_to is None
+            or host_of(note.attributed_to) != host_of(uri)
+        ):
             log.info("thread fetch of %s refused: id or author of another origin", uri)
             return
         async with ctx.sessions() as session, session.begin():

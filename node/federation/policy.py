@@ -86,9 +86,7 @@ async def set_peer(session: AsyncSession, host: str, state: str | None) -> None:
     log.info("federation policy: %s is now %s", host, state or "unlisted")
 
 
-async def list_peers(
-    session: AsyncSession, settings: FederationSettings
-) -> list[PeerDecision]:
+async def list_peers(session: AsyncSession, settings: FederationSettings) -> list[PeerDecision]:
     """Every host the settings or the admin named, with where the decision comes from."""
     rows: Iterable[tuple[str, str]] = (await session.execute(select(Peer.host, Peer.state))).all()
     out = [PeerDecision(h, "allowed", "config") for h in settings.allow]

@@ -161,5 +161,3 @@ class InboxProcessor:
                 )
             )
         log.info("inbox retry %s later: %s", item.activity_id, reason)
-
-

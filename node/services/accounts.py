@@ -66,7 +66,9 @@ async def local_account(session: AsyncSession, domain: str, username: str) -> Ac
     return (
         await session.execute(
             select(Account).where(
-                Account.username == username.lower(), Account.domain == domain, Account.local.is_(True)
+                Account.username == username.lower(),
+                Account.domain == domain,
+                Account.local.is_(True),
             )
         )
     ).scalar_one_or_none()

@@ -11,7 +11,6 @@ from node.db.models import Account, Block, Favourite, Follow, Status
 from node.federation.documents import iso
 from node.ids import new_id
 from node.services.context import NodeContext
-from node.services.statuses import fan_out
 from node.services.graph import (
     add_block,
     add_favourite,
@@ -24,6 +23,7 @@ from node.services.graph import (
     remove_follow,
     remove_reblog,
 )
+from node.services.statuses import fan_out
 
 __all__ = [
     "ActionError",
@@ -56,7 +56,9 @@ async def _author(session: AsyncSession, status: Status) -> Account:
     return author
 
 
-async def send_accept(ctx: NodeContext, session: AsyncSession, target: Account, follower: Account, follow: Follow) -> None:
+async def send_accept(
+    ctx: NodeContext, session: AsyncSession, target: Account, follower: Account, follow: Follow
+) -> None:
     """Tell a remote follower that *target* accepted (A8): the Accept embeds the Follow."""
     if follower.local:
         return
@@ -68,13 +70,20 @@ async def send_accept(ctx: NodeContext, session: AsyncSession, target: Account, 
             "type": "Accept",
             "actor": target.uri,
             "to": [follower.uri],
-            "object": {"id": follow.uri, "type": "Follow", "actor": follower.uri, "object": target.uri},
+            "object": {
+                "id": follow.uri,
+                "type": "Follow",
+                "actor": follower.uri,
+                "object": target.uri,
+            },
         },
         recipients=[follower],
     )
 
 
-async def follow(ctx: NodeContext, session: AsyncSession, follower: Account, target: Account) -> Follow:
+async def follow(
+    ctx: NodeContext, session: AsyncSession, follower: Account, target: Account
+) -> Follow:
     """Follow *target*; a local unlocked target accepts at once, a remote one is asked (A8)."""
     if follower.id == target.id:
         raise ActionError("you cannot follow yourself")
@@ -82,24 +91,38 @@ async def follow(ctx: NodeContext, session: AsyncSession, follower: Account, tar
         raise ActionError("this account cannot be followed", status=403)
     uri = ctx.urls.activity(follower.username, new_id())
     if target.local:
-        row = await add_follow(session, follower, target, uri, accepted=not target.manually_approves_followers)
-        await notify(session, target, "follow" if row.state == "accepted" else "follow_request", follower)
+        row = await add_follow(
+            session, follower, target, uri, accepted=not target.manually_approves_followers
+        )
+        await notify(
+            session, target, "follow" if row.state == "accepted" else "follow_request", follower
+        )
         return row
     row = await add_follow(session, follower, target, uri, accepted=False)
     await ctx.publisher.publish(
         session,
         follower,
-        {"id": row.uri, "type": "Follow", "actor": follower.uri, "object": target.uri, "to": [target.uri]},
+        {
+            "id": row.uri,
+            "type": "Follow",
+            "actor": follower.uri,
+            "object": target.uri,
+            "to": [target.uri],
+        },
         recipients=[target],
     )
     return row
 
 
-async def accept_follow_request(ctx: NodeContext, session: AsyncSession, target: Account, follower: Account) -> bool:
+async def accept_follow_request(
+    ctx: NodeContext, session: AsyncSession, target: Account, follower: Account
+) -> bool:
     """A locked local account accepts a pending follower."""
     row = (
         await session.execute(
-            select(Follow).where(Follow.account_id == follower.id, Follow.target_account_id == target.id)
+            select(Follow).where(
+                Follow.account_id == follower.id, Follow.target_account_id == target.id
+            )
         )
     ).scalar_one_or_none()
     if row is None:
@@ -109,11 +132,15 @@ async def accept_follow_request(ctx: NodeContext, session: AsyncSession, target:
     return True
 
 
-async def unfollow(ctx: NodeContext, session: AsyncSession, follower: Account, target: Account) -> bool:
+async def unfollow(
+    ctx: NodeContext, session: AsyncSession, follower: Account, target: Account
+) -> bool:
     """Stop following; the remote side gets ``Undo(Follow)`` (A9)."""
     row = (
         await session.execute(
-            select(Follow).where(Follow.account_id == follower.id, Follow.target_account_id == target.id)
+            select(Follow).where(
+                Follow.account_id == follower.id, Follow.target_account_id == target.id
+            )
         )
     ).scalar_one_or_none()
     if row is None:
@@ -129,7 +156,12 @@ async def unfollow(ctx: NodeContext, session: AsyncSession, follower: Account, t
                 "type": "Undo",
                 "actor": follower.uri,
                 "to": [target.uri],
-                "object": {"id": follow_uri, "type": "Follow", "actor": follower.uri, "object": target.uri},
+                "object": {
+                    "id": follow_uri,
+                    "type": "Follow",
+                    "actor": follower.uri,
+                    "object": target.uri,
+                },
             },
             recipients=[target],
         )
@@ -141,7 +173,9 @@ def _can_see_to_react(status: Status) -> None:
         raise ActionError("react to the original post, not to a boost")
 
 
-async def favourite(ctx: NodeContext, session: AsyncSession, account: Account, status: Status) -> bool:
+async def favourite(
+    ctx: NodeContext, session: AsyncSession, account: Account, status: Status
+) -> bool:
     """Like *status*; the author's node gets a ``Like`` (A12)."""
     _can_see_to_react(status)
     author = await _author(session, status)
@@ -154,17 +188,27 @@ async def favourite(ctx: NodeContext, session: AsyncSession, account: Account, s
         await ctx.publisher.publish(
             session,
             account,
-            {"id": uri, "type": "Like", "actor": account.uri, "object": status.uri, "to": [author.uri]},
+            {
+                "id": uri,
+                "type": "Like",
+                "actor": account.uri,
+                "object": status.uri,
+                "to": [author.uri],
+            },
             recipients=[author],
         )
     return True
 
 
-async def unfavourite(ctx: NodeContext, session: AsyncSession, account: Account, status: Status) -> bool:
+async def unfavourite(
+    ctx: NodeContext, session: AsyncSession, account: Account, status: Status
+) -> bool:
     """Undo a like (A12)."""
     row = (
         await session.execute(
-            select(Favourite).where(Favourite.account_id == account.id, Favourite.status_id == status.id)
+            select(Favourite).where(
+                Favourite.account_id == account.id, Favourite.status_id == status.id
+            )
         )
     ).scalar_one_or_none()
     if row is None:
@@ -181,14 +225,21 @@ async def unfavourite(ctx: NodeContext, session: AsyncSession, account: Account,
                 "type": "Undo",
                 "actor": account.uri,
                 "to": [author.uri],
-                "object": {"id": like_uri, "type": "Like", "actor": account.uri, "object": status.uri},
+                "object": {
+                    "id": like_uri,
+                    "type": "Like",
+                    "actor": account.uri,
+                    "object": status.uri,
+                },
             },
             recipients=[author],
         )
     return True
 
 
-async def reblog(ctx: NodeContext, session: AsyncSession, account: Account, status: Status) -> Status | None:
+async def reblog(
+    ctx: NodeContext, session: AsyncSession, account: Account, status: Status
+) -> Status | None:
     """Boost a public or unlisted post (SECURITY.md row 12); followers and the author are told (A14)."""
     _can_see_to_react(status)
     if status.visibility not in {"public", "unlisted", "local"}:
@@ -200,7 +251,9 @@ async def reblog(ctx: NodeContext, session: AsyncSession, account: Account, stat
     boost_id = new_id(now)
     uri = f"{ctx.urls.status(account.username, boost_id)}/activity"
     visibility = "local" if status.visibility == "local" else "public"
-    row = await add_reblog(session, account, status, author, uri, visibility=visibility, published=now, local=True)
+    row = await add_reblog(
+        session, account, status, author, uri, visibility=visibility, published=now, local=True
+    )
     if row is None:
         return None
     await fan_out(session, row, [])
@@ -225,7 +278,9 @@ async def reblog(ctx: NodeContext, session: AsyncSession, account: Account, stat
     return row
 
 
-async def unreblog(ctx: NodeContext, session: AsyncSession, account: Account, status: Status) -> bool:
+async def unreblog(
+    ctx: NodeContext, session: AsyncSession, account: Account, status: Status
+) -> bool:
     """Undo a boost (A14)."""
     row = await remove_reblog(session, account.id, status.id)
     if row is None:
@@ -241,7 +296,12 @@ async def unreblog(ctx: NodeContext, session: AsyncSession, account: Account, st
                 "actor": account.uri,
                 "to": [PUBLIC],
                 "cc": [author.uri, account.followers_url],
-                "object": {"id": row.uri, "type": "Announce", "actor": account.uri, "object": status.uri},
+                "object": {
+                    "id": row.uri,
+                    "type": "Announce",
+                    "actor": account.uri,
+                    "object": status.uri,
+                },
             },
             followers=True,
             recipients=[author],
@@ -259,16 +319,26 @@ async def block(ctx: NodeContext, session: AsyncSession, account: Account, targe
         await ctx.publisher.publish(
             session,
             account,
-            {"id": uri, "type": "Block", "actor": account.uri, "object": target.uri, "to": [target.uri]},
+            {
+                "id": uri,
+                "type": "Block",
+                "actor": account.uri,
+                "object": target.uri,
+                "to": [target.uri],
+            },
             recipients=[target],
         )
 
 
-async def unblock(ctx: NodeContext, session: AsyncSession, account: Account, target: Account) -> bool:
+async def unblock(
+    ctx: NodeContext, session: AsyncSession, account: Account, target: Account
+) -> bool:
     """Lift a block (``Undo(Block)``)."""
     row = (
         await session.execute(
-            select(Block).where(Block.account_id == account.id, Block.target_account_id == target.id)
+            select(Block).where(
+                Block.account_id == account.id, Block.target_account_id == target.id
+            )
         )
     ).scalar_one_or_none()
     if row is None:
@@ -284,7 +354,12 @@ async def unblock(ctx: NodeContext, session: AsyncSession, account: Account, tar
                 "type": "Undo",
                 "actor": account.uri,
                 "to": [target.uri],
-                "object": {"id": block_uri, "type": "Block", "actor": account.uri, "object": target.uri},
+                "object": {
+                    "id": block_uri,
+                    "type": "Block",
+                    "actor": account.uri,
+                    "object": target.uri,
+                },
             },
             recipients=[target],
         )

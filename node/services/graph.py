@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Insert, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from node.db.engine import AsyncSession
 from node.db.models import (
     Account,
+    Base,
     Block,
     Favourite,
     Follow,
@@ -39,10 +40,11 @@ __all__ = [
 ]
 
 
-def insert_ignore(session: AsyncSession, table: type[object]):  # type: ignore[no-untyped-def]
+def insert_ignore(session: AsyncSession, table: type[Base]) -> Insert:
     """``INSERT … ON CONFLICT DO NOTHING`` for the session's dialect."""
-    dialect = session.get_bind().dialect.name
-    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table).on_conflict_do_nothing()  # type: ignore[arg-type]
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert(table).on_conflict_do_nothing()
+    return sqlite_insert(table).on_conflict_do_nothing()
 
 
 async def notify(
@@ -113,7 +115,9 @@ async def add_follow(
 async def remove_follow(session: AsyncSession, follower_id: int, target_id: int) -> bool:
     """Forget a follow and the target's posts in the follower's home feed; True if there was one."""
     result = await session.execute(
-        delete(Follow).where(Follow.account_id == follower_id, Follow.target_account_id == target_id)
+        delete(Follow).where(
+            Follow.account_id == follower_id, Follow.target_account_id == target_id
+        )
     )
     await session.execute(
         delete(HomeFeedEntry).where(
@@ -157,7 +161,9 @@ async def add_favourite(
     if not result.rowcount:  # type: ignore[attr-defined]
         return False
     await session.execute(
-        update(Status).where(Status.id == status.id).values(favourites_count=Status.favourites_count + 1)
+        update(Status)
+        .where(Status.id == status.id)
+        .values(favourites_count=Status.favourites_count + 1)
     )
     await notify(session, author, "favourite", account, status.id)
     return True
@@ -166,7 +172,9 @@ async def add_favourite(
 async def remove_favourite(session: AsyncSession, account_id: int, status_id: int) -> bool:
     """Undo a like; False if there was none."""
     result = await session.execute(
-        delete(Favourite).where(Favourite.account_id == account_id, Favourite.status_id == status_id)
+        delete(Favourite).where(
+            Favourite.account_id == account_id, Favourite.status_id == status_id
+        )
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         return False

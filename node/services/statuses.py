@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -96,7 +96,7 @@ async def fan_out(session: AsyncSession, status: Status, mentioned_ids: Sequence
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     if status.visibility not in {"direct", "limited"}:
         followers = (
-            select(Follow.account_id, status.id)
+            select(Follow.account_id, literal(status.id))
             .join(Account, Account.id == Follow.account_id)
             .where(
                 Follow.target_account_id == status.account_id,
@@ -118,20 +118,39 @@ async def fan_out(session: AsyncSession, status: Status, mentioned_ids: Sequence
         )
 
 
-async def note_for(ctx: NodeContext, session: AsyncSession, status: Status, author: Account) -> dict[str, Any]:
+async def note_for(
+    ctx: NodeContext, session: AsyncSession, status: Status, author: Account
+) -> dict[str, Any]:
     """The Note document of a local status, with its mentions and hashtags."""
     mentions = (
-        await session.execute(
-            select(Account).join(Mention, Mention.account_id == Account.id).where(Mention.status_id == status.id)
+        (
+            await session.execute(
+                select(Account)
+                .join(Mention, Mention.account_id == Account.id)
+                .where(Mention.status_id == status.id)
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     tags = (
-        await session.execute(
-            select(Tag.name).join(StatusTag, StatusTag.tag_id == Tag.id).where(StatusTag.status_id == status.id)
+        (
+            await session.execute(
+                select(Tag.name)
+                .join(StatusTag, StatusTag.tag_id == Tag.id)
+                .where(StatusTag.status_id == status.id)
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     return note_document(
-        status, author, mentions=mentions, hashtags=tags, in_reply_to_uri=status.in_reply_to_uri, urls=ctx.urls
+        status,
+        author,
+        mentions=mentions,
+        hashtags=tags,
+        in_reply_to_uri=status.in_reply_to_uri,
+        urls=ctx.urls,
     )
 
 
@@ -155,7 +174,9 @@ async def post_status(
     if not text.strip() and not html_content:
         raise PostError("a post needs some text")
     if len(text) > MAX_TEXT or len(summary) > 500:
-        raise PostError(f"a post may have at most {MAX_TEXT} characters and a 500-character warning")
+        raise PostError(
+            f"a post may have at most {MAX_TEXT} characters and a 500-character warning"
+        )
     if in_reply_to is not None and in_reply_to.reblog_of_id is not None:
         raise PostError("reply to the original post, not to a boost")
 
@@ -168,8 +189,10 @@ async def post_status(
     parent_author: Account | None = None
     if in_reply_to is not None:
         parent_author = await session.get(Account, in_reply_to.account_id)
-        if parent_author is not None and parent_author.id != author.id and all(
-            m.id != parent_author.id for m in mentions
+        if (
+            parent_author is not None
+            and parent_author.id != author.id
+            and all(m.id != parent_author.id for m in mentions)
         ):
             mentions.append(parent_author)
     now = datetime.now(UTC)
@@ -201,7 +224,9 @@ async def post_status(
     await save_tags(session, status.id, rendered.hashtags)
     if in_reply_to is not None:
         await session.execute(
-            update(Status).where(Status.id == in_reply_to.id).values(replies_count=Status.replies_count + 1)
+            update(Status)
+            .where(Status.id == in_reply_to.id)
+            .values(replies_count=Status.replies_count + 1)
         )
     await session.flush()
     await fan_out(session, status, [m.id for m in mentions if m.local])
@@ -230,13 +255,25 @@ async def post_status(
 
 
 async def edit_local_status(
-    ctx: NodeContext, session: AsyncSession, author: Account, status: Status, text: str, *, summary: str | None = None
+    ctx: NodeContext,
+    session: AsyncSession,
+    author: Account,
+    status: Status,
+    text: str,
+    *,
+    summary: str | None = None,
 ) -> Status:
     """Edit a local post: keep the old version in the history and send ``Update`` (A5)."""
     if not text.strip() or len(text) > MAX_TEXT:
         raise PostError(f"a post needs between 1 and {MAX_TEXT} characters")
     session.add(
-        StatusEdit(id=new_id(), status_id=status.id, content=status.content, summary=status.summary, sensitive=status.sensitive)
+        StatusEdit(
+            id=new_id(),
+            status_id=status.id,
+            content=status.content,
+            summary=status.summary,
+            sensitive=status.sensitive,
+        )
     )
 
     async def lookup(user: str, host: str | None) -> Account | None:
@@ -277,13 +314,17 @@ async def _mentioned(session: AsyncSession, status_id: int) -> list[Account]:
     return list(
         (
             await session.execute(
-                select(Account).join(Mention, Mention.account_id == Account.id).where(Mention.status_id == status_id)
+                select(Account)
+                .join(Mention, Mention.account_id == Account.id)
+                .where(Mention.status_id == status_id)
             )
         ).scalars()
     )
 
 
-async def delete_local_status(ctx: NodeContext, session: AsyncSession, author: Account, status: Status) -> None:
+async def delete_local_status(
+    ctx: NodeContext, session: AsyncSession, author: Account, status: Status
+) -> None:
     """Delete a local post (or boost): tombstone it and tell its audience (A6)."""
     now = datetime.now(UTC)
     recipients = await _mentioned(session, status.id)
@@ -299,7 +340,11 @@ async def delete_local_status(ctx: NodeContext, session: AsyncSession, author: A
     await session.flush()
     if visibility == "local":
         return
-    to = ["https://www.w3.org/ns/activitystreams#Public"] if visibility in {"public", "unlisted"} else []
+    to = (
+        ["https://www.w3.org/ns/activitystreams#Public"]
+        if visibility in {"public", "unlisted"}
+        else []
+    )
     await ctx.publisher.publish(
         session,
         author,
@@ -315,4 +360,3 @@ async def delete_local_status(ctx: NodeContext, session: AsyncSession, author: A
         recipients=recipients,
         object_uri=status.uri,
     )
-

@@ -39,12 +39,12 @@ def normalise_tag(name: str) -> str:
 
 def extract_handles(text: str) -> list[tuple[str, str | None]]:
     """The ``(user, host)`` pairs mentioned in *text* (host None for a local ``@user``)."""
-    return [
-        (m["user"], m["host"]) for m in _TOKEN.finditer(text) if m["user"] is not None
-    ]
+    return [(m["user"], m["host"]) for m in _TOKEN.finditer(text) if m["user"] is not None]
 
 
-async def render_text(text: str, *, lookup: MentionLookup, tag_url: Callable[[str], str]) -> RenderedText:
+async def render_text(
+    text: str, *, lookup: MentionLookup, tag_url: Callable[[str], str]
+) -> RenderedText:
     """Escape *text*, link URLs, resolvable mentions and hashtags, and keep paragraphs."""
     mentions: dict[int, Account] = {}
     hashtags: dict[str, None] = {}

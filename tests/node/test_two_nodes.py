@@ -11,21 +11,32 @@ from node.db.models import Favourite, Follow, HomeFeedEntry, Notification, Statu
 from tests.conftest import Node, NodeFactory
 
 
-async def c2s(node: Node, user: str, token: str, activity: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+async def c2s(
+    node: Node, user: str, token: str, activity: dict[str, Any]
+) -> tuple[int, dict[str, Any]]:
     """POST an activity to a user's outbox as a client would."""
-    async with aiohttp.ClientSession() as http, http.post(
-        f"{node.base}/users/{user}/outbox",
-        json=activity,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/activity+json"},
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{node.base}/users/{user}/outbox",
+            json=activity,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/activity+json",
+            },
+        ) as response,
+    ):
         return response.status, await response.json()
 
 
 async def inbox(node: Node, user: str, token: str) -> list[dict[str, Any]]:
     """The owner's inbox collection page."""
-    async with aiohttp.ClientSession() as http, http.get(
-        f"{node.base}/users/{user}/inbox", headers={"Authorization": f"Bearer {token}"}
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            f"{node.base}/users/{user}/inbox", headers={"Authorization": f"Bearer {token}"}
+        ) as response,
+    ):
         assert response.status == 200
         items: list[dict[str, Any]] = (await response.json())["orderedItems"]
         return items
@@ -49,14 +60,35 @@ async def test_follow_post_like_boost_reply_edit_delete(make_node: NodeFactory) 
     _bob, bob_token = await hr.user("bob")
 
     # alice follows bob by handle, resolved with WebFinger; HR accepts.
-    status, body = await c2s(finance, "alice", alice_token, {"type": "Follow", "object": f"bob@{hr.domain}"})
+    status, body = await c2s(
+        finance, "alice", alice_token, {"type": "Follow", "object": f"bob@{hr.domain}"}
+    )
     assert status == 201, body
     await settle(finance, hr)
-    assert await count(finance, select(func.count()).select_from(Follow).where(Follow.state == "accepted")) == 1
-    assert await count(hr, select(func.count()).select_from(Notification).where(Notification.type == "follow")) == 1
+    assert (
+        await count(
+            finance, select(func.count()).select_from(Follow).where(Follow.state == "accepted")
+        )
+        == 1
+    )
+    assert (
+        await count(
+            hr, select(func.count()).select_from(Notification).where(Notification.type == "follow")
+        )
+        == 1
+    )
 
     # bob's next post reaches alice's inbox.
-    status, body = await c2s(hr, "bob", bob_token, {"type": "Note", "content": "Kwartaalcijfers #finance", "to": ["https://www.w3.org/ns/activitystreams#Public"]})
+    status, body = await c2s(
+        hr,
+        "bob",
+        bob_token,
+        {
+            "type": "Note",
+            "content": "Kwartaalcijfers #finance",
+            "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        },
+    )
     assert status == 201, body
     post_uri = body["id"]
     await settle(finance, hr)
@@ -65,8 +97,12 @@ async def test_follow_post_like_boost_reply_edit_delete(make_node: NodeFactory) 
     assert "Kwartaalcijfers" in items[0]["object"]["content"]
 
     # alice likes, boosts and replies; bob sees all three.
-    assert (await c2s(finance, "alice", alice_token, {"type": "Like", "object": post_uri}))[0] == 201
-    assert (await c2s(finance, "alice", alice_token, {"type": "Announce", "object": post_uri}))[0] == 201
+    assert (await c2s(finance, "alice", alice_token, {"type": "Like", "object": post_uri}))[
+        0
+    ] == 201
+    assert (await c2s(finance, "alice", alice_token, {"type": "Announce", "object": post_uri}))[
+        0
+    ] == 201
     status, body = await c2s(
         finance, "alice", alice_token,
         {"type": "Note", "content": "Dank je!", "inReplyTo": post_uri, "to": ["https://www.w3.org/ns/activitystreams#Public"]},
@@ -75,13 +111,27 @@ async def test_follow_post_like_boost_reply_edit_delete(make_node: NodeFactory) 
     reply_uri = body["id"]
     await settle(finance, hr)
     async with hr.ctx.sessions() as session:
-        original = (await session.execute(select(Status).where(Status.uri == post_uri))).scalar_one()
-        assert (original.favourites_count, original.reblogs_count, original.replies_count) == (1, 1, 1)
+        original = (
+            await session.execute(select(Status).where(Status.uri == post_uri))
+        ).scalar_one()
+        assert (original.favourites_count, original.reblogs_count, original.replies_count) == (
+            1,
+            1,
+            1,
+        )
         kinds = sorted((await session.execute(select(Notification.type))).scalars())
     assert kinds == ["favourite", "follow", "mention", "reblog"]
 
     # edits propagate
-    status, _ = await c2s(hr, "bob", bob_token, {"type": "Update", "object": {"id": post_uri, "type": "Note", "content": "Kwartaalcijfers staan online"}})
+    status, _ = await c2s(
+        hr,
+        "bob",
+        bob_token,
+        {
+            "type": "Update",
+            "object": {"id": post_uri, "type": "Note", "content": "Kwartaalcijfers staan online"},
+        },
+    )
     assert status == 200
     await settle(finance, hr)
     async with finance.ctx.sessions() as session:
@@ -89,14 +139,29 @@ async def test_follow_post_like_boost_reply_edit_delete(make_node: NodeFactory) 
         assert "staan online" in copy.content and copy.edited_at is not None
 
     # undo of the like propagates
-    assert (await c2s(finance, "alice", alice_token, {"type": "Undo", "object": {"type": "Like", "object": post_uri}}))[0] == 200
+    assert (
+        await c2s(
+            finance,
+            "alice",
+            alice_token,
+            {"type": "Undo", "object": {"type": "Like", "object": post_uri}},
+        )
+    )[0] == 200
     await settle(finance, hr)
     assert await count(hr, select(func.count()).select_from(Favourite)) == 0
 
     # deleting the reply removes it on HR; deleting the post removes it on Finance
-    assert (await c2s(finance, "alice", alice_token, {"type": "Delete", "object": reply_uri}))[0] == 200
+    assert (await c2s(finance, "alice", alice_token, {"type": "Delete", "object": reply_uri}))[
+        0
+    ] == 200
     assert (await c2s(hr, "bob", bob_token, {"type": "Delete", "object": post_uri}))[0] == 200
     await settle(finance, hr)
-    assert await count(hr, select(func.count()).select_from(Status).where(Status.uri == reply_uri)) == 0
-    assert await count(finance, select(func.count()).select_from(Status).where(Status.uri == post_uri)) == 0
+    assert (
+        await count(hr, select(func.count()).select_from(Status).where(Status.uri == reply_uri))
+        == 0
+    )
+    assert (
+        await count(finance, select(func.count()).select_from(Status).where(Status.uri == post_uri))
+        == 0
+    )
     assert await count(finance, select(func.count()).select_from(HomeFeedEntry)) == 0
