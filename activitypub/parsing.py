@@ -117,6 +117,11 @@ def _audience(doc: Mapping[str, Any], field: str) -> tuple[str, ...]:
 # -- content -----------------------------------------------------------------------------
 
 
+def _text_to_html(text: str) -> str:
+    lines = text.replace("\r\n", "\n").split("\n")
+    return "<p>" + "<br>".join(html.escape(line) for line in lines) + "</p>"
+
+
 def _content(doc: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """(HTML content, language) by GoToSocial's algorithm (J7)."""
     content = _text(doc, "content", MAX_HTML_CHARS) if "content" in doc else None
@@ -128,6 +133,9 @@ def _content(doc: Mapping[str, Any]) -> tuple[str | None, str | None]:
             language, content = entries[0]
         else:
             language = next((k for k, v in entries if v == content), None)
+    if content is not None and doc.get("mediaType") in {"text/markdown", "text/plain"}:
+        # PeerTube sends a Video's description as markdown in ``content``: not HTML.
+        content = _text_to_html(content)
     if content is None:
         # Misskey's MFM (``_misskey_content``) and Lemmy's markdown ``source`` are not HTML;
         # show them as escaped text rather than nothing.
@@ -135,7 +143,7 @@ def _content(doc: Mapping[str, Any]) -> tuple[str | None, str | None]:
         raw = source.get("content") if isinstance(source, Mapping) else None
         raw = raw if isinstance(raw, str) else doc.get("_misskey_content")
         if isinstance(raw, str) and len(raw) <= MAX_HTML_CHARS:
-            content = "<p>" + html.escape(raw).replace("\n", "<br>") + "</p>"
+            content = _text_to_html(raw)
     if language is None:
         lang = doc.get("language")  # Lemmy/PeerTube: {"identifier": "fr", "name": …}
         identifier = lang.get("identifier") if isinstance(lang, Mapping) else None
