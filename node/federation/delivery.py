@@ -73,11 +73,11 @@ class ClaimedDelivery:
     host: str
     attempts: int
     created_at: datetime
-    lease_end: datetime
     body: str = field(repr=False)
     account_id: int
     key_id: str
     private_key_pem: str | None = field(repr=False)
+    lease_end: datetime
 
 
 @dataclass(frozen=True)
@@ -207,15 +207,9 @@ async def claim(
             return []
         details = (
             select(
-                Delivery.id,
-                OutboxActivity.uri,
-                Delivery.inbox_url,
-                Delivery.host,
-                Delivery.attempts,
-                Delivery.created_at,
-                OutboxActivity.body,
-                Account.id,
-                Account.uri,
+                *(Delivery.id, OutboxActivity.uri, Delivery.inbox_url, Delivery.host),
+                *(Delivery.attempts, Delivery.created_at, OutboxActivity.body, Account.id),
+                Account.uri + "#main-key",  # PROTOCOL.md S6
                 Account.private_key_pem,
             )
             .join(OutboxActivity, OutboxActivity.id == Delivery.activity_id)
@@ -225,19 +219,11 @@ async def claim(
         )
         return [
             ClaimedDelivery(
-                id=row[0],
-                activity_uri=row[1],
-                inbox_url=row[2],
-                host=row[3],
-                attempts=row[4],
-                created_at=row[5],
-                lease_end=lease_end,
-                body=row[6],
-                account_id=row[7],
-                key_id=f"{row[8]}#main-key",
-                private_key_pem=row[9],
+                id_, uri, inbox, host, tries, created, body, sender, key_id, pem, lease_end
             )
-            for row in (await session.execute(details)).all()
+            for id_, uri, inbox, host, tries, created, body, sender, key_id, pem in (
+                await session.execute(details)
+            ).all()
         ]
 
 
@@ -329,7 +315,11 @@ class DeliveryWorker:
         batch = await claim(
             self._sessions, limit=self._concurrency, lease=self._lease, now=self._clock()
         )
-        await asyncio.gather(*(self._deliver(row) for row in batch))
+        for result in await asyncio.gather(
+            *(self._deliver(row) for row in batch), return_exceptions=True
+        ):
+            if isinstance(result, Exception):
+                log.error("delivery failed; its row returns after the lease: %r", result)
         return len(batch)
 
     async def run(self) -> None:
@@ -347,7 +337,7 @@ class DeliveryWorker:
                         batch = await claim(
                             self._sessions, limit=free, lease=self._lease, now=self._clock()
                         )
-                    except SQLAlchemyError:
+                    except (SQLAlchemyError, OSError):
                         log.exception("could not claim deliveries; trying again shortly")
                         batch = []
                     in_flight.update(asyncio.create_task(self._deliver(row)) for row in batch)
