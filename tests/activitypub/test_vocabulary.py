@@ -168,6 +168,19 @@ def test_mastodon_embedded_objects_are_parsed() -> None:
     assert announce.published == datetime(2018, 2, 17, 19, 39, 15, tzinfo=UTC)
 
 
+def test_mastodon_flag_lists_every_reported_object() -> None:
+    report = parse_activity(load("mastodon/flag.json"))
+    assert report.actor == "https://mastodon.example/actor"  # the instance actor (A16)
+    assert report.content == "Please take a look at this user and their posts"
+    assert report.object_id == "https://example.com/users/1"
+    assert report.objects == (
+        "https://example.com/users/1",
+        "https://example.com/posts/380590",
+        "https://example.com/posts/380591",
+    )
+    assert report.to == ("https://example.com/users/1",)
+
+
 # -- GoToSocial ---------------------------------------------------------------------------
 
 
