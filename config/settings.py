@@ -100,6 +100,9 @@ class FederationSettings:
     delivery_concurrency: int = 32
     #: How many ancestors of a reply the node fetches to complete a thread.
     thread_fetch_depth: int = 8
+    #: How long a worker holds a claimed inbox or delivery row; after a crash (kill -9)
+    #: the rows it held are taken up again once this has passed.
+    worker_lease_seconds: float = 60.0
 
 
 @dataclass(frozen=True)

@@ -101,11 +101,13 @@ def create_app(
             # Inside an organisation, allowlisted peers may sit on private addresses (SECURITY.md row 13).
             trusted_hosts=policy.allows if settings.federation.mode == "allowlist" else None,
         )
+        lease = timedelta(seconds=settings.federation.worker_lease_seconds)
         delivery = DeliveryWorker(
             sessions,
             client,
             concurrency=settings.federation.delivery_concurrency,
             horizon=timedelta(hours=settings.federation.delivery_horizon_hours),
+            lease=lease,
         )
         sanitizer = HtmlSanitizer()
         resolver = ActorResolver(
@@ -122,7 +124,7 @@ def create_app(
             allow_http=settings.federation.allow_http,
             thread_fetch_depth=settings.federation.thread_fetch_depth,
         )
-        processor = InboxProcessor(ctx)
+        processor = InboxProcessor(ctx, lease=lease)
         app[ENGINE] = engine
         app[CONTEXT] = ctx
         app[PROCESSOR] = processor

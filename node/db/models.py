@@ -333,6 +333,8 @@ class Delivery(Base):
         UniqueConstraint("activity_id", "inbox_url", name="uq_deliveries_activity_inbox"),
         Index("ix_deliveries_state_next", "state", "next_attempt_at"),
         Index("ix_deliveries_host_state", "host", "state"),
+        # The worker delivers each inbox's backlog in order: "is there an older pending row?"
+        Index("ix_deliveries_inbox_state_activity", "inbox_url", "state", "activity_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
