@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 
 from activitypub.errors import ActivityPubError, FetchError, HostNotAllowedError
-from activitypub.vocabulary import check_document, parse_activity
+from activitypub.vocabulary import Activity, check_document, parse_activity
 from node.db.engine import AsyncSession
 from node.db.models import InboxItem
 from node.federation.handlers import HANDLERS, prefetch
@@ -96,41 +96,62 @@ class InboxProcessor:
     async def run_once(self) -> int:
         """Claim one batch and apply it; returns how many rows were claimed."""
         items = await self._claim()
-        for item in items:
-            await self._apply(item)
+        ready = [(item, activity) for item in items if (activity := await self._prepare(item))]
+        if not ready:
+            return len(items)
+        try:
+            # One transaction for the whole batch: one commit instead of one per activity.
+            await self._apply(ready)
+        except Exception:  # one bad activity must not hold up the others: go one by one
+            log.warning(
+                "inbox batch of %d failed; applying one at a time", len(ready), exc_info=True
+            )
+            for item, activity in ready:
+                try:
+                    await self._apply([(item, activity)])
+                except Exception as exc:
+                    log.exception("inbox %s could not be applied", item.activity_id)
+                    await self._retry(item, f"{type(exc).__name__}: {exc}")
         return len(items)
 
-    async def _apply(self, item: InboxItem) -> None:
+    async def _prepare(self, item: InboxItem) -> Activity | None:
+        """Parse a stored activity and do its network work; None when it is settled already."""
         try:
             activity = parse_activity(check_document(json.loads(item.body)))
             await prefetch(self._ctx, activity)
         except HostNotAllowedError as exc:
             await self._finish(item, "failed", f"refused: {exc.reason}")
-            return
+            return None
         except FetchError as exc:
             await self._retry(item, exc.reason)
-            return
+            return None
         except (ActivityPubError, ValueError) as exc:
             await self._finish(item, "failed", str(exc))
-            return
-        handler = HANDLERS.get(activity.type)
-        async with self._ctx.sessions() as session, session.begin():
-            if not await self._still_ours(session, item):
-                return
-            outcome = "ignored: unsupported type"
-            if handler is not None:
-                outcome = await handler(self._ctx, session, activity, item.recipient_id)
-            await self._mark(session, item, "done", outcome)
-        log.info("inbox applied %s %s: %s", activity.type, item.activity_id, outcome)
+            return None
+        return activity
 
-    async def _still_ours(self, session: AsyncSession, item: InboxItem) -> bool:
-        # Another worker may have taken the row over after our lease ran out.
-        state = await session.scalar(
-            select(InboxItem.state).where(InboxItem.id == item.id).with_for_update()
-            if session.get_bind().dialect.name == "postgresql"
-            else select(InboxItem.state).where(InboxItem.id == item.id)
-        )
-        return state == "pending"
+    async def _apply(self, batch: list[tuple[InboxItem, Activity]]) -> None:
+        outcomes: list[tuple[InboxItem, Activity, str]] = []
+        async with self._ctx.sessions() as session, session.begin():
+            ours = await self._still_ours(session, [item.id for item, _ in batch])
+            for item, activity in batch:
+                if item.id not in ours:
+                    continue
+                handler = HANDLERS.get(activity.type)
+                outcome = "ignored: unsupported type"
+                if handler is not None:
+                    outcome = await handler(self._ctx, session, activity, item.recipient_id)
+                await self._mark(session, item, "done", outcome)
+                outcomes.append((item, activity, outcome))
+        for item, activity, outcome in outcomes:
+            log.info("inbox applied %s %s: %s", activity.type, item.activity_id, outcome)
+
+    async def _still_ours(self, session: AsyncSession, ids: list[int]) -> set[int]:
+        # Another worker may have taken rows over after our lease ran out.
+        query = select(InboxItem.id).where(InboxItem.id.in_(ids), InboxItem.state == "pending")
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        return set((await session.execute(query)).scalars())
 
     async def _mark(self, session: AsyncSession, item: InboxItem, state: str, note: str) -> None:
         await session.execute(
