@@ -1,0 +1,326 @@
+"""Where an ingested activity's time goes: verify, parse, sanitise, database, HTTP.
+
+The node's own objects (``create_app(run_workers=False)``, its ``Inbox`` and
+``InboxProcessor``) are driven in this process, one activity at a time, on a fresh
+seeded SQLite database, so wall time per activity is its cost without queueing. The pure
+steps are timed alone with the same library calls the node makes; what remains of the
+request path and of the worker is the database (SQLAlchemy, aiosqlite's thread hop,
+SQLite) and the node's own glue. ``--profile`` adds a cProfile of the same path, grouped
+by package (wall time of the main thread, so a wait for aiosqlite's thread shows as a wait).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import logging
+import pstats
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aiohttp import web
+
+from activitypub.keys import PublicKeyTypes, load_public_key
+from activitypub.sanitize import HtmlSanitizer
+from activitypub.signatures import parse_signed_request
+from activitypub.vocabulary import Object, check_document, parse_activity
+from bench.nodes import database, node_sections
+from bench.peers import RemoteActor, SignedPost
+from bench.report import table
+from bench.seeding import seed
+from config import settings_from_mapping
+from node.app import create_app
+from node.appkeys import INBOX, PROCESSOR
+
+__all__ = ["CATEGORIES", "report"]
+
+#: cProfile rows are grouped by the first pattern found in "file function".
+CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "verify (signatures, RSA, digest)",
+        (
+            "activitypub/signatures",
+            "activitypub/digests",
+            "structured_fields",
+            "message_signatures",
+            "cryptography",
+            "_hashlib",
+            "openssl",
+            "email/utils",
+            "_parseaddr",
+        ),
+    ),
+    (
+        "parse (JSON, vocabulary)",
+        (
+            "activitypub/parsing",
+            "activitypub/vocabulary",
+            "json/",
+            "_json",
+            "activitypub/addressing",
+            "activitypub/contexts",
+        ),
+    ),
+    (
+        "sanitise (bleach, html5lib)",
+        (
+            "bleach",
+            "html5lib",
+            "activitypub/sanitize",
+            "html/parser",
+            "_markupbase",
+            "webencodings",
+        ),
+    ),
+    ("DB: SQLAlchemy", ("sqlalchemy",)),
+    (
+        "DB: driver + wait for its thread",
+        (
+            "aiosqlite",
+            "sqlite3",
+            "asyncpg",
+            "epoll",
+            "select.",
+            "threading",
+            "queue.py",
+            "concurrent/futures",
+        ),
+    ),
+    ("event loop (asyncio)", ("asyncio",)),
+    ("node code", ("/node/",)),
+    (
+        "yarl, multidict, typing, other stdlib",
+        (
+            "yarl",
+            "multidict",
+            "typing",
+            "enum",
+            "re/",
+            "_sre",
+            "datetime",
+            "uuid",
+            "secrets",
+            "logging",
+        ),
+    ),
+)
+
+
+async def _node(
+    folder: Path, tag: str, port: int, remote: str, actors: Sequence[RemoteActor]
+) -> tuple[web.AppRunner, str]:
+    """A seeded node app (no HTTP site, no background workers) on a fresh SQLite file."""
+    base = f"http://127.0.0.2:{port}"
+    async with database("sqlite", folder, tag) as url:
+        await seed(
+            url,
+            base,
+            local=["alice", "bob"],
+            remote=[a.document() for a in actors],
+            follows=[("alice", a.uri) for a in actors],
+        )
+    sections = node_sections(
+        host="127.0.0.2", port=port, database_url=url, data_dir=folder / tag, allow=[remote]
+    )
+    sections["logging"] = {"level": "INFO"}
+    app = create_app(settings_from_mapping(sections, env={}), run_workers=False)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    return runner, f"{base}/inbox"
+
+
+async def _per_item(
+    items: Sequence[SignedPost], step: Callable[[SignedPost], Awaitable[object]]
+) -> float:
+    began = time.perf_counter()
+    for item in items:
+        await step(item)
+    return (time.perf_counter() - began) / len(items) * 1e6
+
+
+async def _drain(runner: web.AppRunner) -> int:
+    processor = runner.app[PROCESSOR]
+    total = 0
+    while worked := await processor.run_once():
+        total += worked
+    return total
+
+
+def _pure_steps(
+    posts: Sequence[SignedPost], url: str, keys: dict[str, PublicKeyTypes]
+) -> dict[str, float]:
+    """µs per activity of verify, parse and sanitise, each alone."""
+    sanitizer = HtmlSanitizer()
+    now, window = datetime.now(UTC), timedelta(hours=1)
+    began = time.perf_counter()
+    for post in posts:
+        signed = parse_signed_request(
+            method="POST", url=url, headers=post.headers, body=post.body, now=now, window=window
+        )
+        signed.verify(keys[signed.key_id])
+    verify = time.perf_counter() - began
+    began = time.perf_counter()
+    contents = []
+    for post in posts:
+        activity = parse_activity(check_document(json.loads(post.body)))
+        assert isinstance(activity.object, Object)
+        contents.append(activity.object.content or "")
+    parse = time.perf_counter() - began
+    began = time.perf_counter()
+    for content in contents:
+        sanitizer.clean(content)
+    sanitise = time.perf_counter() - began
+    n = len(posts) / 1e6
+    return {"verify": verify / n, "parse": parse / n, "sanitise": sanitise / n}
+
+
+async def _measure(
+    posts: Sequence[SignedPost], runner: web.AppRunner, url: str
+) -> tuple[float, float]:
+    inbox = runner.app[INBOX]
+
+    async def receive(post: SignedPost) -> object:
+        result = await inbox.receive(
+            method="POST",
+            url=url,
+            headers=post.headers,
+            content_type="application/activity+json",
+            body=post.body,
+            recipient_id=None,
+        )
+        assert result.status == 202, result
+        return result
+
+    receive_us = await _per_item(posts, receive)
+    began = time.perf_counter()
+    applied = await _drain(runner)
+    assert applied == len(posts), applied
+    apply_us = (time.perf_counter() - began) / applied * 1e6
+    return receive_us, apply_us
+
+
+def _categorise(stats: pstats.Stats, per: int) -> list[list[object]]:
+    totals: dict[str, float] = defaultdict(float)
+    raw = stats.stats  # type: ignore[attr-defined]
+    for (filename, _line, function), (_cc, _nc, tottime, _ct, _callers) in raw.items():
+        text = f"{filename} {function}".replace("\\", "/")
+        for name, patterns in CATEGORIES:
+            if any(p in text for p in patterns):
+                totals[name] += tottime
+                break
+        else:
+            totals["other"] += tottime
+    whole = sum(totals.values()) or 1.0
+    order = [name for name, _ in CATEGORIES] + ["other"]
+    return [
+        [name, totals[name] * 1e6 / per, f"{totals[name] / whole:.0%}"]
+        for name in order
+        if totals.get(name)
+    ]
+
+
+async def report(
+    posts: Sequence[SignedPost],
+    actors: Sequence[RemoteActor],
+    *,
+    folder: Path,
+    port: int,
+    remote: str,
+    http_us: float | None,
+    profile: bool,
+) -> None:
+    """Print the time split of one activity, and optionally the profile by package."""
+    keys = {a.key_id: load_public_key(a.public_pem) for a in actors}
+    # The node logs every accepted and applied activity at INFO, as a served node does.
+    handler = logging.FileHandler(folder / "split.log")
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        await _report(
+            posts,
+            actors,
+            keys,
+            folder=folder,
+            port=port,
+            remote=remote,
+            http_us=http_us,
+            profile=profile,
+        )
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()
+
+
+async def _report(
+    posts: Sequence[SignedPost],
+    actors: Sequence[RemoteActor],
+    keys: dict[str, PublicKeyTypes],
+    *,
+    folder: Path,
+    port: int,
+    remote: str,
+    http_us: float | None,
+    profile: bool,
+) -> None:
+    url = f"http://127.0.0.2:{port}/inbox"
+    pure = _pure_steps(posts, url, keys)
+    runner, url = await _node(folder, "split", port, remote, actors)
+    try:
+        await _measure(posts[:20], runner, url)  # warm caches: keys, statements, imports
+        receive_us, apply_us = await _measure(posts[20:], runner, url)
+    finally:
+        await runner.cleanup()
+    rows: list[list[object]] = [
+        ["request path: verify signature (parse header, digest, RSA)", pure["verify"], "inbox"],
+        ["request path: parse JSON + vocabulary", pure["parse"], "inbox"],
+        [
+            "request path: key lookup + dedupe INSERT + commit (remainder)",
+            receive_us - pure["verify"] - pure["parse"],
+            "inbox",
+        ],
+        ["request path total (Inbox.receive, no HTTP)", receive_us, "inbox"],
+        ["worker: parse JSON + vocabulary again", pure["parse"], "worker"],
+        ["worker: sanitise content (bleach)", pure["sanitise"], "worker"],
+        [
+            "worker: claim + relevance + store + fan-out + notify + mark done (remainder)",
+            apply_us - pure["parse"] - pure["sanitise"],
+            "worker",
+        ],
+        ["worker total (InboxProcessor.run_once, per activity)", apply_us, "worker"],
+    ]
+    if http_us is not None:
+        rows.append(["HTTP server (plain aiohttp 202 server's CPU per request)", http_us, "http"])
+    total = receive_us + apply_us + (http_us or 0.0)
+    rows.append(["sum: one core's cost of one activity", total, "-"])
+    rows.append(["⇒ activities/s one core could apply at that cost", 1e6 / total, "-"])
+    print(
+        table(
+            f"Time split of one activity (in-process, sequential, SQLite, {len(posts) - 20} activities)",
+            ["step", "µs per activity", "where"],
+            rows,
+        )
+    )
+    if not profile:
+        return
+    runner, url = await _node(folder, "profile", port, remote, actors)
+    profiler = cProfile.Profile()
+    try:
+        await _measure(posts[:20], runner, url)
+        profiler.enable()
+        await _measure(posts[20:], runner, url)
+        profiler.disable()
+    finally:
+        await runner.cleanup()
+    print(
+        table(
+            "cProfile of the same path by package (main-thread wall time; profiling inflates Python code)",
+            ["package group", "µs per activity", "share"],
+            _categorise(pstats.Stats(profiler), len(posts) - 20),
+        )
+    )

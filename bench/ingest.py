@@ -1,0 +1,402 @@
+"""Inbox ingest: signed ``Create(Note)`` from 100 remote actors, accepted/s and applied/s.
+
+One node is started as an admin runs it (``kantine serve --config``) on a seeded database:
+a local ``alice`` follows the 100 actors of a fake remote host, and every post mentions the
+local ``bob``. Pre-signed activities are POSTed to the shared inbox at a fixed concurrency;
+*accepted/s* counts the 202 answers, *applied/s* how fast the inbox worker made every post
+visible (row ``done``, status stored, in alice's home feed, a mention notification for bob).
+A plain aiohttp "return 202" server, started the same way, gives the HTTP ceiling.
+
+    python -m bench.ingest [--quick] [--database sqlite|postgresql|both] [--workers 1,2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from bench import breakdown
+from bench.nodes import (
+    NodeProcess,
+    database,
+    free_port,
+    launcher,
+    node_sections,
+    process_stats,
+    write_config,
+)
+from bench.peers import RemoteActor, RemoteHost, SignedPost, create_note, make_actors, sign_posts
+from bench.report import machine, table
+from bench.seeding import Progress, progress, seed
+from node.db import create_engine, sessionmaker_for
+
+__all__ = ["IngestResult", "main", "run_node", "run_plain", "send_all"]
+
+NODE_IP, REMOTE_IP = "127.0.0.2", "127.0.0.3"
+_PLAIN = """
+import sys
+from aiohttp import web
+async def inbox(request):
+    await request.read()
+    return web.json_response({"status": "accepted"}, status=202)
+app = web.Application()
+app.router.add_post("/inbox", inbox)
+web.run_app(app, host=sys.argv[1], port=int(sys.argv[2]), reuse_port=True, print=None,
+            access_log=None)
+"""
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the load generator saw: statuses, the time to send everything, latencies."""
+
+    statuses: Counter[int]
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def accepted(self) -> int:
+        return self.statuses.get(202, 0)
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """One configuration's figures."""
+
+    target: str
+    sent: Sent
+    applied_seconds: float | None
+    final: Progress | None
+    node_cpu: float
+    generator_cpu: float
+    rss_mb: float
+
+    @property
+    def accepted_per_s(self) -> float:
+        return self.sent.accepted / self.sent.seconds if self.sent.seconds else 0.0
+
+    @property
+    def applied_per_s(self) -> float | None:
+        if self.final is None or not self.applied_seconds:
+            return None
+        return self.final.done / self.applied_seconds
+
+    def complete(self, expected: int) -> str:
+        f = self.final
+        if f is None:
+            return "n/a"
+        seen = (f.done, f.statuses, f.home_feed, f.mentions)
+        return "yes" if all(n == expected for n in seen) else f"NO {seen}"
+
+
+async def send_all(
+    url: str, posts: Sequence[SignedPost], *, concurrency: int, request_seconds: float = 30.0
+) -> Sent:
+    """POST every pre-signed activity to *url* from *concurrency* connections."""
+    statuses: Counter[int] = Counter()
+    latencies: list[float] = []
+    queue = iter(posts)
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=request_seconds)
+    ) as http:
+
+        async def sender() -> None:
+            for post in queue:
+                began = time.perf_counter()
+                try:
+                    async with http.post(url, data=post.body, headers=post.headers) as response:
+                        await response.read()
+                        statuses[response.status] += 1
+                except (aiohttp.ClientError, TimeoutError):
+                    statuses[0] += 1  # 0: no answer (connection error or time-out)
+                latencies.append(time.perf_counter() - began)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(sender() for _ in range(concurrency)))
+        return Sent(statuses, time.perf_counter() - started, latencies)
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def run_plain(
+    posts: Sequence[SignedPost], *, port: int, workers: int, concurrency: int
+) -> IngestResult:
+    """The ceiling: a plain aiohttp handler that reads the body and answers 202."""
+    procs = [
+        subprocess.Popen(  # noqa: ASYNC220 - spawning returns at once; nothing waits here
+            [sys.executable, "-c", _PLAIN, NODE_IP, str(port)], start_new_session=True
+        )
+        for _ in range(workers)
+    ]
+    try:
+        await _wait_listening(port)
+        cpu0, own0 = sum(process_stats(p.pid).cpu_seconds for p in procs), _own_cpu()
+        sent = await send_all(f"http://{NODE_IP}:{port}/inbox", posts, concurrency=concurrency)
+        cpu = sum(process_stats(p.pid).cpu_seconds for p in procs) - cpu0
+        rss = sum(process_stats(p.pid).rss_mb for p in procs)
+        return IngestResult(
+            f"plain aiohttp 202, {workers} proc", sent, None, None, cpu, _own_cpu() - own0, rss
+        )
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(10)
+
+
+async def _wait_listening(port: int, seconds: float = 10.0) -> None:
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        with contextlib.suppress(OSError):
+            _, writer = await asyncio.open_connection(NODE_IP, port)
+            writer.close()
+            await writer.wait_closed()
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"nothing listens on {NODE_IP}:{port}")
+
+
+async def run_node(
+    posts: Sequence[SignedPost],
+    actors: Sequence[RemoteActor],
+    *,
+    folder: Path,
+    port: int,
+    remote: str,
+    kind: str,
+    workers: int,
+    concurrency: int,
+    apply_timeout: float,
+) -> IngestResult:
+    """Seed a fresh database, start the node, send everything, wait until all is applied."""
+    name = f"ingest-{kind}-w{workers}"
+    base = f"http://{NODE_IP}:{port}"
+    async with database(kind, folder, name) as url:
+        seeded = await seed(
+            url,
+            base,
+            local=["alice", "bob"],
+            remote=[a.document() for a in actors],
+            follows=[("alice", a.uri) for a in actors],
+        )
+        sections = node_sections(
+            host=NODE_IP,
+            port=port,
+            database_url=url,
+            data_dir=folder / name,
+            workers=workers,
+            allow=[remote],
+        )
+        node = NodeProcess(write_config(folder / f"{name}.toml", sections), NODE_IP, port, workers)
+        engine = create_engine(url, pool_size=2)
+        sessions = sessionmaker_for(engine)
+        node.start()
+        try:
+            await node.wait_healthy()
+            if workers > 1:
+                await asyncio.sleep(1.0)  # every worker process up, not only the first
+            ids = {"follower_id": seeded.ids["alice"], "mentioned_id": seeded.ids["bob"]}
+            cpu0, own0 = node.stats().cpu_seconds, _own_cpu()
+            started = time.perf_counter()
+            finished: list[float] = []
+
+            async def watch() -> Progress:
+                deadline = started + apply_timeout
+                while True:
+                    await asyncio.sleep(0.05)
+                    now = await progress(sessions, **ids)
+                    if now.done + now.failed >= len(posts) or time.perf_counter() > deadline:
+                        finished.append(time.perf_counter())
+                        return now
+
+            watcher = asyncio.create_task(watch())
+            sent = await send_all(f"{base}/inbox", posts, concurrency=concurrency)
+            if sent.accepted < len(posts):
+                # Rejected posts will never be applied: stop waiting once the rest is.
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+                final = await _wait_for(sessions, ids, sent.accepted, started + apply_timeout)
+                finished.append(time.perf_counter())
+            else:
+                final = await watcher
+            stats = node.stats()
+            applied = finished[0] - started if final.done + final.failed >= sent.accepted else None
+            label = f"node {kind}, workers={workers} ({launcher()})"
+            return IngestResult(
+                label,
+                sent,
+                applied,
+                final,
+                stats.cpu_seconds - cpu0,
+                _own_cpu() - own0,
+                stats.rss_mb,
+            )
+        finally:
+            node.stop()
+            await engine.dispose()
+
+
+async def _wait_for(
+    sessions: object, ids: dict[str, int], expected: int, deadline: float
+) -> Progress:
+    while True:
+        now = await progress(sessions, **ids)
+        if now.done + now.failed >= expected or time.perf_counter() > deadline:
+            return now
+        await asyncio.sleep(0.05)
+
+
+def _rows(results: Sequence[IngestResult], expected: int) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for r in results:
+        applied = r.applied_per_s
+        rows.append(
+            [
+                r.target,
+                r.sent.accepted,
+                r.accepted_per_s,
+                r.sent.percentile(0.5),
+                r.sent.percentile(0.99),
+                "-" if r.final is None else (f"{applied:,.0f}" if applied else "timed out"),
+                "-" if r.final is None else r.complete(expected),
+                r.node_cpu * 1e6 / max(1, r.sent.accepted),
+                r.generator_cpu * 1e6 / max(1, len(r.sent.latencies)),
+                r.rss_mb,
+                ", ".join(f"{k}×{v}" for k, v in sorted(r.sent.statuses.items()) if k != 202)
+                or "-",
+            ]
+        )
+    return rows
+
+
+async def main(argv: Sequence[str] | None = None) -> None:
+    """Run the ingest benchmark and print its tables."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ingest", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="1,500 activities, SQLite, workers 1")
+    parser.add_argument("--activities", type=int, help="activities per run (default 6,000)")
+    parser.add_argument("--actors", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=48)
+    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="sqlite")
+    parser.add_argument(
+        "--workers", default=None, help="comma-separated server.workers values (default 1,2)"
+    )
+    parser.add_argument("--no-split", action="store_true", help="skip the in-process time split")
+    parser.add_argument("--profile", action="store_true", help="also profile the in-process run")
+    args = parser.parse_args(argv)
+    count = args.activities or (1500 if args.quick else 6000)
+    workers = [int(w) for w in (args.workers or ("1" if args.quick else "1,2")).split(",")]
+    kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
+    apply_timeout = max(60.0, count / 50)
+
+    print(f"machine: {machine()}")
+    print(
+        f"node started with: {launcher()}; {count:,} activities from {args.actors} actors, "
+        f"concurrency {args.concurrency}"
+    )
+    with tempfile.TemporaryDirectory(prefix="kantine-bench-") as tmp:
+        folder = Path(tmp)
+        port, remote_port = free_port(NODE_IP), free_port(REMOTE_IP)
+        remote = f"{REMOTE_IP}:{remote_port}"
+        began = time.perf_counter()
+        with ProcessPoolExecutor(2) as pool:
+            actors = make_actors(f"http://{remote}", args.actors, pool)
+        keys_s = time.perf_counter() - began
+        mention = f"http://{NODE_IP}:{port}/users/bob"
+        pairs = [
+            (actor, create_note(actor, n, mention_uri=mention, mention_name="bob"))
+            for n, actor in zip(range(count), itertools.cycle(actors), strict=False)
+        ]
+        began = time.perf_counter()
+        posts = sign_posts(f"http://{NODE_IP}:{port}/inbox", pairs)
+        sign_s = time.perf_counter() - began
+        print(
+            f"prepared: {args.actors} RSA keys in {keys_s:.1f} s, {count:,} signatures in "
+            f"{sign_s:.1f} s (2 processes), body {len(posts[0].body)} bytes"
+        )
+        host = RemoteHost(REMOTE_IP, remote_port, actors)
+        await host.start()
+        results: list[IngestResult] = []
+        try:
+            for w in workers:
+                results.append(
+                    await run_plain(posts, port=port, workers=w, concurrency=args.concurrency)
+                )
+            for kind in kinds:
+                for w in workers:
+                    results.append(
+                        await run_node(
+                            posts,
+                            actors,
+                            folder=folder,
+                            port=port,
+                            remote=remote,
+                            kind=kind,
+                            workers=w,
+                            concurrency=args.concurrency,
+                            apply_timeout=apply_timeout,
+                        )
+                    )
+        finally:
+            await host.stop()
+        print(
+            table(
+                "Inbox ingest (one run; compare rows with each other)",
+                [
+                    "target",
+                    "202s",
+                    "accepted/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "applied/s",
+                    "all visible",
+                    "server CPU µs/activity",
+                    "generator CPU µs/req",
+                    "RSS MB",
+                    "other answers",
+                ],
+                _rows(results, count),
+            )
+        )
+        print(f"\nfake remote host: {host.hits['GET']} actor fetches, {host.hits['POST']} POSTs")
+        if not args.no_split:
+            split_posts = posts[: min(count, 300 if args.quick else 1000)]
+            plain = next((r for r in results if r.final is None), None)
+            http_us = plain.node_cpu * 1e6 / max(1, plain.sent.accepted) if plain else None
+            await breakdown.report(
+                split_posts,
+                actors,
+                folder=folder,
+                port=port,
+                remote=remote,
+                http_us=http_us,
+                profile=args.profile,
+            )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
