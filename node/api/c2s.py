@@ -12,7 +12,7 @@ from sqlalchemy import select
 from activitypub.errors import ActivityPubError
 from activitypub.vocabulary import PUBLIC
 from activitypub.webfinger import parse_handle, resolve_handle
-from node.api.common import activity_json, bearer_grant, error
+from node.api.common import BodyTooLarge, activity_json, bearer_grant, error, read_body
 from node.appkeys import CONTEXT, SETTINGS
 from node.auth.tokens import Grant
 from node.db.engine import AsyncSession
@@ -221,12 +221,13 @@ async def post_outbox(request: web.Request) -> web.StreamResponse:
     if isinstance(grant, web.Response):
         return grant
     limit = request.app[SETTINGS].server.max_body_bytes
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
+    try:
+        body = await read_body(request, limit)
+    except BodyTooLarge:
         return error(413, f"body larger than {limit} bytes")
     try:
         doc = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return error(400, "body is not valid JSON")
     if not isinstance(doc, dict):
         return error(400, "expected a JSON object")

@@ -18,9 +18,12 @@ from node.federation.actors import KnownKey
 
 __all__ = [
     "AS2_CONTENT_TYPE",
+    "BodyTooLarge",
     "activity_json",
     "bearer_grant",
     "error",
+    "misdirected",
+    "read_body",
     "received_url",
     "signed_peer",
 ]
@@ -55,6 +58,44 @@ def received_url(request: web.Request) -> str:
     return f"{scheme}://{request.host}{request.raw_path}"
 
 
+class BodyTooLarge(Exception):
+    """A request body exceeded ``server.max_body_bytes``."""
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, read until EOF but never more than *limit* bytes (J3, SECURITY.md row 17).
+
+    ``StreamReader.read(n)`` returns whatever one network read brings, so a large body must
+    be gathered chunk by chunk; a declared or streamed size over *limit* raises
+    :class:`BodyTooLarge` before anything is parsed.
+    """
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(limit)
+    body = bytearray()
+    while chunk := await request.content.read(min(64 * 1024, limit + 1 - len(body)) or 1):
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLarge(limit)
+    return bytes(body)
+
+
+def misdirected(request: web.Request) -> str | None:
+    """Why a signed request is not for this node, or None.
+
+    A signature covers ``host`` as sent, so a request signed for another node and replayed
+    here with that node's ``Host`` verifies; it must still be refused (S8, SECURITY.md row 5).
+    """
+    base = request.app[SETTINGS].base_url
+    ours = host_of(base)
+    try:
+        theirs = host_of(f"{base.split('://', 1)[0]}://{request.host}/")
+    except ValueError:
+        return "the request has no valid Host header"
+    if theirs != ours:
+        return f"the request's host {theirs[:255]} is not this node's host {ours}"
+    return None
+
+
 async def bearer_grant(request: web.Request) -> Grant | None:
     """The grant of an ``Authorization: Bearer`` token, or None."""
     header = request.headers.get("Authorization", "")
@@ -70,6 +111,9 @@ async def bearer_grant(request: web.Request) -> Grant | None:
 async def signed_peer(request: web.Request) -> KnownKey | web.Response:
     """Authorized fetch: the verified key of an allowlisted peer signing this GET, or a 401/403."""
     ctx = request.app[CONTEXT]
+    wrong_host = misdirected(request)
+    if wrong_host is not None:
+        return error(401, wrong_host)
     try:
         signed = parse_signed_request(
             method=request.method,
@@ -80,7 +124,10 @@ async def signed_peer(request: web.Request) -> KnownKey | web.Response:
         )
     except SignatureError as exc:
         return error(exc.status, exc.reason)
-    host = host_of(signed.key_id)
+    try:
+        host = host_of(signed.key_id)
+    except ValueError:
+        return error(401, "keyId is not a URL")
     if not ctx.policy.allows(host):
         log.info("signed fetch of %s refused: %s is not a peer", request.path, host)
         return error(403, f"{host} is not a federation peer of this node")

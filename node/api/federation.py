@@ -8,7 +8,16 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import func, select
 
-from node.api.common import activity_json, bearer_grant, error, received_url, signed_peer
+from node.api.common import (
+    BodyTooLarge,
+    activity_json,
+    bearer_grant,
+    error,
+    misdirected,
+    read_body,
+    received_url,
+    signed_peer,
+)
 from node.appkeys import CONTEXT, INBOX, SETTINGS
 from node.db.engine import AsyncSession
 from node.db.models import Account, Follow, Mention, OutboxActivity, Status, Tombstone
@@ -291,16 +300,16 @@ async def get_outbox(request: web.Request) -> web.StreamResponse:
 
 
 async def _receive(request: web.Request, recipient_id: int | None) -> web.StreamResponse:
-    settings = request.app[SETTINGS]
-    limit = settings.server.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        return error(413, f"body larger than {limit} bytes")
+    limit = request.app[SETTINGS].server.max_body_bytes
     try:
-        body = await request.content.read(limit + 1)
+        body = await read_body(request, limit)
+    except BodyTooLarge:
+        return error(413, f"body larger than {limit} bytes")
     except (ConnectionError, ValueError):
         return error(400, "could not read the body")
-    if len(body) > limit:
-        return error(413, f"body larger than {limit} bytes")
+    wrong_host = misdirected(request)
+    if wrong_host is not None:
+        return error(401, wrong_host)
     result = await request.app[INBOX].receive(
         method=request.method,
         url=received_url(request),

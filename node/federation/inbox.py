@@ -108,13 +108,17 @@ class Inbox:
             )
         except SignatureError as exc:
             return _reject(exc.status, exc.reason)
-        key_host = host_of(signed.key_id)
+        try:
+            key_host = host_of(signed.key_id)
+        except ValueError:
+            return _reject(401, "keyId is not a URL")
         if not self._policy.allows(key_host):
             return _reject(403, f"{key_host} is not a federation peer of this node", host=key_host)
         try:
             document = check_document(json.loads(body))
             activity = parse_activity(document)
-        except (ValueError, VocabularyError) as exc:
+        except (ValueError, RecursionError, VocabularyError) as exc:
+            # RecursionError: json.loads recurses per nesting level (SECURITY.md row 17).
             reason = exc.reason if isinstance(exc, VocabularyError) else "body is not valid JSON"
             return _reject(400, reason, host=key_host)
         if host_of(activity.actor) != key_host:
