@@ -179,34 +179,38 @@ async def fetch_thread(ctx: NodeContext, uri: str | None, *, depth: int) -> None
     """Fetch the ancestors of a reply we lack, up to *depth* posts (A22; SECURITY.md row 17).
 
     Every fetch goes through the federation client, so the allowlist applies to thread
-    backfill too (SECURITY.md row 9).  Fetched posts are stored for context, not fanned out.
+    backfill too (SECURITY.md row 9).  The chain is collected first and stored from the
+    top down, so every post links to its parent and shares the thread's context.
+    Fetched posts are stored for context, not fanned out.
     """
-    for _ in range(depth):
-        if uri is None:
-            return
+    chain: list[Object] = []
+    while uri is not None and len(chain) < depth:
         async with ctx.sessions() as session:
             if await session.scalar(select(Status.id).where(Status.uri == uri)) is not None:
-                return
+                break
         try:
             doc = await ctx.resolver.client.fetch_json(uri, signer=ctx.resolver.instance_signer())
             note = parse_object(doc)
         except ActivityPubError as exc:
             log.info("thread fetch of %s stopped: %s", uri, exc.reason)
-            return
+            break
         if (
             note.id != uri
             or note.attributed_to is None
             or host_of(note.attributed_to) != host_of(uri)
         ):
             log.info("thread fetch of %s refused: id or author of another origin", uri)
-            return
+            break
+        chain.append(note)
+        uri = note.in_reply_to
+    for note in reversed(chain):
+        assert note.attributed_to is not None
         async with ctx.sessions() as session, session.begin():
             try:
                 author = await ctx.resolver.account(session, note.attributed_to)
             except FetchError as exc:
-                log.info("thread fetch of %s: author refused: %s", uri, exc.reason)
+                log.info("thread fetch of %s: author refused: %s", note.id, exc.reason)
                 return
             if author is None:
                 return
             await store_note(ctx, session, author, note, fan=False)
-        uri = note.in_reply_to
