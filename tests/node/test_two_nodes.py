@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy import func, select
 
-from node.db.models import Favourite, Follow, HomeFeedEntry, Notification, Status
+from node.db.models import Favourite, Follow, HomeFeedEntry, Notification, OutboxActivity, Status
 from tests.conftest import Node, NodeFactory
 
 
@@ -165,3 +165,53 @@ async def test_follow_post_like_boost_reply_edit_delete(make_node: NodeFactory) 
         == 0
     )
     assert await count(finance, select(func.count()).select_from(HomeFeedEntry)) == 0
+
+
+async def test_each_visibility_reaches_exactly_its_audience(make_node: NodeFactory) -> None:
+    """public, unlisted, followers-only, direct and local-only across two nodes (A17, A18)."""
+    finance = await make_node("finance", "127.0.0.2", allow=("127.0.0.3",))
+    hr = await make_node("hr", "127.0.0.3", allow=("127.0.0.2",))
+    _alice, alice_token = await finance.user("alice")
+    _ingrid, ingrid_token = await finance.user("ingrid")
+    _bob, bob_token = await hr.user("bob")
+    for user, token in (("alice", alice_token), ("ingrid", ingrid_token)):
+        assert (await c2s(finance, user, token, {"type": "Follow", "object": f"bob@{hr.domain}"}))[
+            0
+        ] == 201
+    await settle(finance, hr)
+
+    posts = {}
+    for visibility in ("public", "unlisted", "private", "local"):
+        status, body = await c2s(
+            hr,
+            "bob",
+            bob_token,
+            {"type": "Note", "content": f"{visibility} bericht", "visibility": visibility},
+        )
+        assert status == 201, body
+        posts[visibility] = body["id"]
+    status, body = await c2s(
+        hr,
+        "bob",
+        bob_token,
+        {
+            "type": "Note",
+            "content": f"@alice@{finance.domain} alleen voor jou",
+            "visibility": "direct",
+        },
+    )
+    assert status == 201, body
+    posts["direct"] = body["id"]
+    await settle(finance, hr)
+
+    seen_by_alice = {i["object"]["id"] for i in await inbox(finance, "alice", alice_token)}
+    seen_by_ingrid = {i["object"]["id"] for i in await inbox(finance, "ingrid", ingrid_token)}
+    assert seen_by_alice == {posts[v] for v in ("public", "unlisted", "private", "direct")}
+    assert seen_by_ingrid == {posts[v] for v in ("public", "unlisted", "private")}
+    async with finance.ctx.sessions() as session:
+        stored = {s.uri: s.visibility for s in (await session.execute(select(Status))).scalars()}
+    assert stored == {posts[v]: v for v in ("public", "unlisted", "private", "direct")}
+    # The local-only post never left HR: no outbox row, no delivery.
+    async with hr.ctx.sessions() as session:
+        sent = set((await session.execute(select(OutboxActivity.object_uri))).scalars())
+    assert posts["local"] not in sent
