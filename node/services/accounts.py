@@ -20,6 +20,7 @@ __all__ = [
     "AccountError",
     "create_local_account",
     "ensure_instance_actor",
+    "list_local_accounts",
     "local_account",
 ]
 
@@ -72,6 +73,20 @@ async def local_account(session: AsyncSession, domain: str, username: str) -> Ac
             )
         )
     ).scalar_one_or_none()
+
+
+async def list_local_accounts(session: AsyncSession, domain: str) -> list[Account]:
+    """This node's people and bots, by user name (the instance actor is not one of them)."""
+    rows = await session.execute(
+        select(Account)
+        .where(
+            Account.domain == domain,
+            Account.local.is_(True),
+            Account.username != INSTANCE_USERNAME,
+        )
+        .order_by(Account.username)
+    )
+    return list(rows.scalars())
 
 
 async def create_local_account(
