@@ -18,10 +18,12 @@ import pstats
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy import event
 
 from activitypub.keys import PublicKeyTypes, load_public_key
 from activitypub.sanitize import HtmlSanitizer
@@ -33,7 +35,7 @@ from bench.report import table
 from bench.seeding import seed
 from config import settings_from_mapping
 from node.app import create_app
-from node.appkeys import INBOX, PROCESSOR
+from node.appkeys import ENGINE, INBOX, PROCESSOR
 
 __all__ = ["CATEGORIES", "report"]
 
@@ -177,10 +179,24 @@ def _pure_steps(
     return {"verify": verify / n, "parse": parse / n, "sanitise": sanitise / n}
 
 
+@dataclass
+class _Statements:
+    """SQL statements the node's engine executed (counted with a SQLAlchemy event)."""
+
+    count: int = 0
+
+    def __call__(self, *_args: object) -> None:
+        self.count += 1
+
+
 async def _measure(
     posts: Sequence[SignedPost], runner: web.AppRunner, url: str
-) -> tuple[float, float]:
+) -> tuple[float, float, float, float]:
+    """µs per activity of the request path and of the worker, and SQL statements of each."""
     inbox = runner.app[INBOX]
+    counter = _Statements()
+    engine = runner.app[ENGINE].sync_engine
+    event.listen(engine, "before_cursor_execute", counter)
 
     async def receive(post: SignedPost) -> object:
         result = await inbox.receive(
@@ -194,12 +210,17 @@ async def _measure(
         assert result.status == 202, result
         return result
 
-    receive_us = await _per_item(posts, receive)
-    began = time.perf_counter()
-    applied = await _drain(runner)
+    try:
+        receive_us = await _per_item(posts, receive)
+        receive_sql, counter.count = counter.count / len(posts), 0
+        began = time.perf_counter()
+        applied = await _drain(runner)
+        apply_us = (time.perf_counter() - began) / len(posts) * 1e6
+        apply_sql = counter.count / len(posts)
+    finally:
+        event.remove(engine, "before_cursor_execute", counter)
     assert applied == len(posts), applied
-    apply_us = (time.perf_counter() - began) / applied * 1e6
-    return receive_us, apply_us
+    return receive_us, apply_us, receive_sql, apply_sql
 
 
 def _categorise(stats: pstats.Stats, per: int) -> list[list[object]]:
@@ -273,7 +294,7 @@ async def _report(
     runner, url = await _node(folder, "split", port, remote, actors)
     try:
         await _measure(posts[:20], runner, url)  # warm caches: keys, statements, imports
-        receive_us, apply_us = await _measure(posts[20:], runner, url)
+        receive_us, apply_us, receive_sql, apply_sql = await _measure(posts[20:], runner, url)
     finally:
         await runner.cleanup()
     rows: list[list[object]] = [
@@ -284,7 +305,11 @@ async def _report(
             receive_us - pure["verify"] - pure["parse"],
             "inbox",
         ],
-        ["request path total (Inbox.receive, no HTTP)", receive_us, "inbox"],
+        [
+            "request path total (Inbox.receive, no HTTP)",
+            receive_us,
+            f"inbox, {receive_sql:.1f} SQL",
+        ],
         ["worker: parse JSON + vocabulary again", pure["parse"], "worker"],
         ["worker: sanitise content (bleach)", pure["sanitise"], "worker"],
         [
@@ -292,7 +317,11 @@ async def _report(
             apply_us - pure["parse"] - pure["sanitise"],
             "worker",
         ],
-        ["worker total (InboxProcessor.run_once, per activity)", apply_us, "worker"],
+        [
+            "worker total (InboxProcessor.run_once, per activity)",
+            apply_us,
+            f"worker, {apply_sql:.1f} SQL",
+        ],
     ]
     if http_us is not None:
         rows.append(["HTTP server (plain aiohttp 202 server's CPU per request)", http_us, "http"])

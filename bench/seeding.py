@@ -61,10 +61,10 @@ async def seed(
             for name in local:
                 accounts[name] = await create_local_account(session, domain, urls, name)
                 tokens[name] = await issue_token(session, accounts[name], "read write follow")
-            now = datetime.now(UTC)
             for doc in remote:
+                # A fresh time per actor: ids are the time plus only 16 random bits.
                 accounts[doc["id"]] = await store_actor(
-                    session, parse_actor(doc), sanitizer, now=now
+                    session, parse_actor(doc), sanitizer, now=datetime.now(UTC)
                 )
             for n, (follower, followed) in enumerate(follows):
                 await add_follow(
