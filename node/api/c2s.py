@@ -9,7 +9,8 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
-from activitypub.errors import ActivityPubError
+from activitypub.errors import ActivityPubError, HostNotAllowedError
+from activitypub.hosts import host_of
 from activitypub.vocabulary import PUBLIC
 from activitypub.webfinger import parse_handle, resolve_handle
 from node.api.common import BodyTooLarge, activity_json, bearer_grant, error, read_body
@@ -75,6 +76,12 @@ def _visibility(note: dict[str, Any], author: Account) -> str:
 async def _actor_by_reference(ctx: NodeContext, session: AsyncSession, ref: str) -> Account:
     """An account from an actor URL or a handle (``bob@hr.example.org``, ``acct:…``, ``@…``)."""
     if ref.startswith(("http://", "https://")):
+        try:
+            host = host_of(ref)
+        except ValueError:
+            raise C2SError(f"not an actor URL: {ref[:200]}") from None
+        if host != ctx.domain and not ctx.policy.allows(host):
+            raise C2SError(f"{host} is not a federation peer of this node", 403)
         account = await ctx.resolver.account(session, ref)
     else:
         try:
@@ -241,6 +248,8 @@ async def post_outbox(request: web.Request) -> web.StreamResponse:
         return error(exc.status, str(exc))
     except PostError as exc:
         return error(422, str(exc))
+    except HostNotAllowedError as exc:
+        return error(403, f"not a federation peer of this node: {exc.reason}")
     except ActivityPubError as exc:
         return error(502, f"a peer could not be reached: {exc.reason}")
     response = web.json_response({"id": location}, status=status)

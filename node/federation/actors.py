@@ -23,7 +23,7 @@ from node.db.engine import AsyncSession, Sessions
 from node.db.models import Account
 from node.ids import new_id
 
-__all__ = ["ActorResolver", "KnownKey", "store_actor"]
+__all__ = ["ActorResolver", "KnownKey", "actor_origin_problem", "store_actor"]
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +52,50 @@ def _fields(actor: Actor, sanitizer: HtmlSanitizer) -> str:
     )
 
 
+def actor_origin_problem(actor: Actor) -> str | None:
+    """Why an actor document claims something outside its origin, or None (FEP-fe34, S13).
+
+    Its keys must be its own (``owner`` is the actor, the id on its host) and its inbox and
+    collections on its host: otherwise an actor could answer for another actor's key, or
+    aim our deliveries of followers-only posts at a third party (SECURITY.md row 1).
+    """
+    try:
+        host = host_of(actor.id)
+        for key in actor.public_keys:
+            if key.owner != actor.id:
+                return f"key {key.id} is owned by {key.owner}, not by the actor"
+            if host_of(key.id) != host:
+                return f"key {key.id} is not on the actor's host"
+        endpoints = {
+            "inbox": actor.inbox,
+            "sharedInbox": actor.shared_inbox,
+            "outbox": actor.outbox,
+            "followers": actor.followers,
+            "following": actor.following,
+            "featured": actor.featured,
+        }
+        for name, url in endpoints.items():
+            if url is not None and host_of(url) != host:
+                return f"{name} is not on the actor's host"
+    except ValueError:
+        return "the actor document holds an invalid URL"
+    return None
+
+
 async def store_actor(
-    session: AsyncSession, actor: Actor, sanitizer: HtmlSanitizer, *, now: datetime
+    session: AsyncSession,
+    actor: Actor,
+    sanitizer: HtmlSanitizer,
+    *,
+    now: datetime,
+    key_id: str | None = None,
 ) -> Account:
-    """Insert or refresh the remote account for a parsed *actor* document."""
-    key = actor.public_keys[0] if actor.public_keys else None
+    """Insert or refresh the remote account for a parsed, origin-checked *actor* document.
+
+    The stored key is *key_id* when the actor lists it, else its first own key.
+    """
+    own = [k for k in actor.public_keys if k.owner == actor.id]
+    key = next((k for k in own if k.id == key_id), own[0] if own else None)
     values: dict[str, Any] = {
         "username": actor.preferred_username[:255],
         "domain": host_of(actor.id),
@@ -169,8 +208,13 @@ class ActorResolver:
             raise FetchError(f"key {key_id} is not listed by its owner {actor.id}", url=key_id)
         if host_of(actor.id) != host_of(key_id):
             raise FetchError(f"key {key_id} and its owner {actor.id} are on different hosts")
+        problem = actor_origin_problem(actor)
+        if problem is not None:
+            raise FetchError(f"actor {actor.id} refused: {problem}", url=key_id)
         async with self._sessions() as session, session.begin():
-            account = await store_actor(session, actor, self._sanitizer, now=self._clock())
+            account = await store_actor(
+                session, actor, self._sanitizer, now=self._clock(), key_id=key_id
+            )
         log.info("fetched actor %s for key %s", actor.id, key_id)
         return self._remember(KnownKey(key_id, actor.id, account.id, load_public_key(listed.pem)))
 
@@ -193,6 +237,10 @@ class ActorResolver:
             return None
         if actor.id != uri:
             log.info("actor %s: document has id %s; refused", uri, actor.id)
+            return None
+        problem = actor_origin_problem(actor)
+        if problem is not None:
+            log.info("actor %s refused: %s", uri, problem)
             return None
         return await store_actor(session, actor, self._sanitizer, now=self._clock())
 

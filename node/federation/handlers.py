@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select, update
 
 from activitypub.addressing import classify
-from activitypub.errors import ActivityPubError
+from activitypub.errors import ActivityPubError, HostNotAllowedError
 from activitypub.hosts import host_of
 from activitypub.vocabulary import Activity, Actor, Object, parse_object
 from node.db.engine import AsyncSession
 from node.db.models import Account, Block, Favourite, Follow, Status, StatusEdit, Tombstone
+from node.federation.actors import actor_origin_problem
 from node.federation.notes import fetch_thread, is_relevant, store_note
 from node.ids import new_id
 from node.services.actions import send_accept
@@ -64,7 +65,14 @@ async def _status(session: AsyncSession, uri: str | None) -> Status | None:
 
 
 async def prefetch(ctx: NodeContext, activity: Activity) -> None:
-    """Network work before the transaction: thread ancestors of a reply, the object of a boost."""
+    """Network work before the transaction: thread ancestors of a reply, the object of a boost.
+
+    First of all, the sender must still be a peer: the admin may have denied its host
+    after the inbox accepted the activity (SECURITY.md row 9).
+    """
+    host = host_of(activity.actor)
+    if not ctx.policy.allows(host):
+        raise HostNotAllowedError(f"{host} is no longer a federation peer", url=activity.actor)
     if (
         activity.type == "Create"
         and isinstance(activity.object, Object)
@@ -113,6 +121,9 @@ async def on_update(
     """Update(Note) edits a stored post of the same author; Update(Person) refreshes the profile (A5)."""
     obj = activity.object
     if isinstance(obj, Actor):
+        problem = actor_origin_problem(obj)
+        if obj.id != activity.actor or problem is not None:
+            return f"ignored: {problem or 'not the actor itself'}"
         await ctx.resolver.refresh(session, obj)
         return "profile refreshed"
     if not isinstance(obj, Object):
@@ -147,6 +158,8 @@ async def on_delete(
     author = await _actor(session, activity)
     if target is None or author is None:
         return "ignored: nothing to delete"
+    if host_of(target) != host_of(author.uri):
+        return "ignored: object of another origin"
     if target == activity.actor:
         await session.delete(author)
         ctx.resolver.forget(author.uri)

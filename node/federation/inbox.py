@@ -22,7 +22,7 @@ from activitypub.signatures import parse_signed_request
 from activitypub.vocabulary import Activity, Actor, Object, check_document, parse_activity
 from node.db.engine import Sessions
 from node.db.models import InboxItem
-from node.federation.actors import ActorResolver
+from node.federation.actors import ActorResolver, actor_origin_problem
 from node.federation.policy import FederationPolicy
 from node.ids import new_id
 from node.services.graph import insert_ignore
@@ -59,8 +59,15 @@ def _origin_problem(activity: Activity) -> str | None:
             return "object id and actor are on different hosts"
         if isinstance(obj, Object) and obj.attributed_to != activity.actor:
             return "attributedTo is not the actor"
-    if activity.type == "Update" and isinstance(obj, Actor) and obj.id != activity.actor:
-        return "an actor may only update itself"
+    if activity.type == "Update" and isinstance(obj, Actor):
+        if obj.id != activity.actor:
+            return "an actor may only update itself"
+        problem = actor_origin_problem(obj)
+        if problem is not None:
+            return problem
+    deleted = activity.object_id if activity.type == "Delete" else None
+    if deleted is not None and host_of(deleted) != actor_host:
+        return "an actor may only delete objects of its own origin"
     if isinstance(obj, Activity) and activity.type == "Undo" and obj.actor != activity.actor:
         return "an actor may only undo its own activities"
     return None

@@ -62,7 +62,8 @@ AS2 = "application/activity+json"
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 _CONTEXT = ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"]
 _ids = itertools.count(1)
-# RSA key generation is the slow part of starting a peer; a few keys serve every test.
+# RSA key generation is the slow part of starting a peer; a few keys serve every test,
+# each one to a single actor per test.
 _KEYS: list[rsa.RSAPrivateKey] = []
 
 
@@ -217,10 +218,12 @@ PeerFactory = Callable[..., Awaitable[Peer]]
 async def peers() -> AsyncIterator[PeerFactory]:
     """Start peers with ``await make(host, "alice", "bob")``; all stop on exit."""
     runners: list[web.AppRunner] = []
+    # Every actor of one test gets its own key, so no key confusion can pass unnoticed.
+    handed_out = itertools.count()
 
     async def make(host: str, *names: str) -> Peer:
         port = free_port(host)
-        peer = Peer(host, port, {name: _key(i) for i, name in enumerate(names)})
+        peer = Peer(host, port, {name: _key(next(handed_out)) for name in names})
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", peer._handle)
         runner = web.AppRunner(app, access_log=None)
@@ -303,14 +306,25 @@ async def post_activity(
 
 
 async def signed_get(
-    url: str, peer: Peer | None = None, name: str = "", *, headers: Mapping[str, str] | None = None
+    url: str,
+    peer: Peer | None = None,
+    name: str = "",
+    *,
+    sign_url: str | None = None,
+    private_key: rsa.RSAPrivateKey | None = None,
 ) -> Reply:
-    """GET *url* as a peer would: signed by *name* of *peer*, or unsigned without a peer."""
-    sent = {"Accept": AS2, **(headers or {})}
+    """GET *url* as a peer would: signed by *name* of *peer*, or unsigned without a peer.
+
+    *sign_url* or *private_key* break the signature: signed for another URL, or with
+    another key than the one *name* publishes."""
+    sent = {"Accept": AS2}
     if peer is not None:
         sent.update(
             sign_request(
-                method="GET", url=url, key_id=peer.key_id(name), private_key=peer.keys[name]
+                method="GET",
+                url=sign_url or url,
+                key_id=peer.key_id(name),
+                private_key=private_key or peer.keys[name],
             )
         )
     return await _send("GET", url, sent, None)
