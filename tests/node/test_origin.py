@@ -353,3 +353,35 @@ async def test_cve_2024_37903_create_reusing_foreign_status_id_is_noop(world: Wo
     assert status is not None
     assert status.account_id == (await world.account(dept.actor("bob"))).id
     assert status.visibility == "private" and "original" in status.content
+
+
+# --- SECURITY.md row 3, PROTOCOL.md A14: boosted objects come from their origin -------------
+
+
+async def test_announce_embedded_object_is_refetched_from_its_origin(world: World) -> None:
+    """alice boosts bob's post with a forged embedded copy: the node stores what bob's
+    server serves, never the embed."""
+    dept = world.dept
+    real = dept.serve(dept.note("bob", "the real text"))
+    forged = {**real, "content": "<p>forged</p>"}
+    boost = dept.activity("alice", "Announce", forged, to=[PUBLIC])
+    assert (await world.send("alice", boost)).status == 202
+    status = await world.status(real["id"])
+    assert status is not None and "the real text" in status.content
+    assert ("GET", real["id"].removeprefix(dept.base)) in [(s.method, s.path) for s in dept.seen]
+
+
+async def test_announce_of_a_document_claiming_another_origin_stores_nothing(
+    world: World,
+) -> None:
+    """A boosted URL on ``dept`` whose document says it is erin's (another host) → nothing."""
+    dept, other = world.dept, world.other
+    claimed = dept.serve(dept.note("bob", "spoof", attributedTo=other.actor("erin")))
+    await world.node.ctx.resolver.key(dept.key_id("alice"))
+    before = await snapshot(world.node)
+    boost = dept.activity("alice", "Announce", claimed["id"], to=[PUBLIC])
+    assert (await world.send("alice", boost)).status == 202
+    assert changed(before, await snapshot(world.node)) == {
+        "inbox_items": (before["inbox_items"], before["inbox_items"] + 1)
+    }
+    assert other.seen == []
