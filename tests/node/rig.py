@@ -11,6 +11,7 @@ every table a side effect could touch, so a test asserts ``after == before``
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -96,6 +97,8 @@ class Peer:
     #: Objects served by path (``/notes/1``), as the peer's authors published them.
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
+    #: Seconds the peer takes to answer a POST (a slow receiver, for crash tests).
+    post_delay: float = 0.0
 
     @property
     def domain(self) -> str:
@@ -186,6 +189,7 @@ class Peer:
             Seen(request.method, request.path, request.query_string, dict(request.headers), body)
         )
         if request.method == "POST":
+            await asyncio.sleep(self.post_delay)
             return web.json_response({}, status=202)
         if request.path == "/.well-known/webfinger":
             resource = request.query.get("resource", "").removeprefix("acct:")
