@@ -22,6 +22,7 @@ from node.services import actions
 from node.services.actions import ActionError
 from node.services.context import NodeContext
 from node.services.statuses import PostError, delete_local_status, edit_local_status, post_status
+from node.services.visibility import can_see
 
 __all__ = ["routes"]
 
@@ -107,13 +108,14 @@ async def _actor_by_reference(ctx: NodeContext, session: AsyncSession, ref: str)
     return account
 
 
-async def _status_by_uri(session: AsyncSession, uri: str | None) -> Status:
+async def _status_by_uri(session: AsyncSession, uri: str | None, me: Account) -> Status:
+    """A post *me* may see; one it may not see is as unknown as one that does not exist."""
     status = (
         (await session.execute(select(Status).where(Status.uri == uri))).scalar_one_or_none()
         if uri
         else None
     )
-    if status is None:
+    if status is None or not await can_see(session, status, me.id, viewer_local=me.local):
         raise C2SError(f"unknown post: {uri}", 404)
     return status
 
@@ -144,7 +146,7 @@ async def _carry_out(
             raise C2SError("Create needs an embedded Note")
         text, html = _text_of(obj)
         reply_to = obj.get("inReplyTo")
-        parent = await _status_by_uri(session, reply_to) if isinstance(reply_to, str) else None
+        parent = await _status_by_uri(session, reply_to, me) if isinstance(reply_to, str) else None
         mentions = [
             await _actor_by_reference(ctx, session, t["href"])
             for t in obj.get("tag", []) if isinstance(t, dict) and t.get("type") == "Mention" and isinstance(t.get("href"), str)
@@ -167,7 +169,7 @@ async def _carry_out(
         await actions.block(ctx, session, me, target)
         return 201, target.uri
     if kind in {"Like", "Announce"}:
-        status = await _status_by_uri(session, _object_id(obj))
+        status = await _status_by_uri(session, _object_id(obj), me)
         if kind == "Like":
             await actions.favourite(ctx, session, me, status)
             return 201, status.uri
@@ -183,7 +185,7 @@ async def _carry_out(
                 ctx, session, me, target
             )
         elif inner in {"Like", "Announce"} and target_ref:
-            status = await _status_by_uri(session, target_ref)
+            status = await _status_by_uri(session, target_ref, me)
             done = await (actions.unfavourite if inner == "Like" else actions.unreblog)(
                 ctx, session, me, status
             )
@@ -193,7 +195,7 @@ async def _carry_out(
             raise C2SError("there was nothing to undo", 404)
         return 200, target_ref
     if kind in {"Update", "Delete"}:
-        status = await _status_by_uri(session, _object_id(obj))
+        status = await _status_by_uri(session, _object_id(obj), me)
         if status.account_id != me.id:
             raise C2SError("you can only change your own posts", 403)
         if kind == "Delete":

@@ -20,11 +20,12 @@ from node.api.common import (
 )
 from node.appkeys import CONTEXT, INBOX, SETTINGS
 from node.db.engine import AsyncSession
-from node.db.models import Account, Follow, Mention, OutboxActivity, Status, Tombstone
+from node.db.models import Account, Follow, OutboxActivity, Status, Tombstone
 from node.federation.actors import KnownKey
 from node.federation.documents import actor_document, ordered_collection
 from node.services.accounts import INSTANCE_USERNAME, local_account
 from node.services.statuses import note_for
+from node.services.visibility import can_see
 
 __all__ = ["routes"]
 
@@ -83,36 +84,10 @@ async def _may_see(
 ) -> bool:
     """Visibility on the ActivityPub GET path (SECURITY.md row 11)."""
     if viewer is None:
-        viewer_id: int | None = None
-    elif isinstance(viewer, Account):
-        if viewer.id == status.account_id:
-            return True
-        viewer_id = viewer.id
-    else:
-        viewer_id = viewer.account_id
-    if status.visibility == "local":
-        return False
-    if status.visibility in {"public", "unlisted"}:
-        return True
-    if viewer_id is None:
-        return False
-    mentioned = await session.scalar(
-        select(Mention.account_id).where(
-            Mention.status_id == status.id, Mention.account_id == viewer_id
-        )
-    )
-    if mentioned is not None:
-        return True
-    if status.visibility == "private":
-        follows = await session.scalar(
-            select(Follow.id).where(
-                Follow.account_id == viewer_id,
-                Follow.target_account_id == status.account_id,
-                Follow.state == "accepted",
-            )
-        )
-        return follows is not None
-    return False
+        return await can_see(session, status, None)
+    if isinstance(viewer, Account):
+        return await can_see(session, status, viewer.id, viewer_local=viewer.local)
+    return await can_see(session, status, viewer.account_id)
 
 
 @routes.get(r"/users/{username}/statuses/{status_id:\d+}")

@@ -36,6 +36,7 @@ from node.services.graph import (
     remove_reblog,
 )
 from node.services.statuses import fan_out
+from node.services.visibility import can_see
 
 __all__ = ["HANDLERS", "Handler", "prefetch"]
 
@@ -255,8 +256,10 @@ async def on_like(
     """Like of a stored post → a favourite, and a notification for a local author (A12)."""
     status = await _status(session, activity.object_id)
     liker = await _actor(session, activity)
-    if status is None or liker is None or activity.id is None or status.visibility == "local":
+    if status is None or liker is None or activity.id is None:
         return "ignored: unknown post"
+    if not await can_see(session, status, liker.id):
+        return "ignored: the liker cannot see this post"  # no notification leaks it either
     author = await session.get(Account, status.account_id)
     assert author is not None
     added = await add_favourite(session, liker, status, author, activity.id)

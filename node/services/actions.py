@@ -24,6 +24,7 @@ from node.services.graph import (
     remove_reblog,
 )
 from node.services.statuses import fan_out
+from node.services.visibility import can_see
 
 __all__ = [
     "ActionError",
@@ -178,6 +179,8 @@ async def favourite(
 ) -> bool:
     """Like *status*; the author's node gets a ``Like`` (A12)."""
     _can_see_to_react(status)
+    if not await can_see(session, status, account.id, viewer_local=account.local):
+        raise ActionError("no such post", status=404)
     author = await _author(session, status)
     if await is_blocked(session, account.id, author.id):
         raise ActionError("this post cannot be liked", status=403)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from node.db.models import Account
+from node.db.models import Account, Favourite, Notification, Status
 from node.services.actions import accept_follow_request
 from tests.conftest import Node, NodeFactory
 from tests.node.rig import PUBLIC, Peer, PeerFactory, c2s, peers, post_activity, signed_get
@@ -150,3 +150,36 @@ async def test_deleted_post_is_a_tombstone(world: World) -> None:
     assert reply.status == 410, reply
     assert (reply.body["type"], reply.body["id"]) == ("Tombstone", uri)
     assert (await signed_get(uri)).status == 401
+
+
+@pytest.mark.parametrize("visibility", VISIBLE)
+async def test_likes_follow_the_same_visibility(world: World, visibility: str) -> None:
+    """A Like of a post the liker may not see changes nothing and notifies no one: knowing
+    a followers-only URL is not enough (SECURITY.md rows 11-12)."""
+    uri = world.posts[visibility]
+    for name in ("alice", "bob", "erin", "zed"):
+        like = world.dept.activity(name, "Like", uri)
+        assert (await post_activity(world.node, world.dept, name, like)).status == 202
+    await world.node.settle()
+    async with world.node.ctx.sessions() as session:
+        likers = set(
+            (
+                await session.execute(
+                    select(Account.username)
+                    .join(Favourite, Favourite.account_id == Account.id)
+                    .join(Status, Status.id == Favourite.status_id)
+                    .where(Status.uri == uri)
+                )
+            ).scalars()
+        )
+        notified = set(
+            (
+                await session.execute(
+                    select(Account.username)
+                    .join(Notification, Notification.from_account_id == Account.id)
+                    .where(Notification.type == "favourite")
+                )
+            ).scalars()
+        )
+    assert likers == VISIBLE[visibility]
+    assert notified == VISIBLE[visibility]

@@ -215,3 +215,31 @@ async def test_each_visibility_reaches_exactly_its_audience(make_node: NodeFacto
     async with hr.ctx.sessions() as session:
         sent = set((await session.execute(select(OutboxActivity.object_uri))).scalars())
     assert posts["local"] not in sent
+
+
+async def test_a_post_you_may_not_see_cannot_be_liked_or_answered(make_node: NodeFactory) -> None:
+    """C2S reactions use the same visibility rule as reads: 404, nothing stored or sent."""
+    node = await make_node("finance", "127.0.0.2")
+    _alice, alice_token = await node.user("alice")
+    _bob, bob_token = await node.user("bob")
+    _carol, carol_token = await node.user("carol")
+    status, body = await c2s(
+        node,
+        "alice",
+        alice_token,
+        {"type": "Note", "content": "@bob geheim", "visibility": "direct"},
+    )
+    assert status == 201, body
+    secret = body["id"]
+    for activity in (
+        {"type": "Like", "object": secret},
+        {"type": "Announce", "object": secret},
+        {"type": "Note", "content": "wat?", "inReplyTo": secret},
+    ):
+        status, body = await c2s(node, "carol", carol_token, activity)
+        assert status == 404, (activity, body)
+    assert (await c2s(node, "bob", bob_token, {"type": "Like", "object": secret}))[0] == 201
+    async with node.ctx.sessions() as session:
+        likes = await session.scalar(select(func.count()).select_from(Favourite))
+        posts = await session.scalar(select(func.count()).select_from(Status))
+    assert (likes, posts) == (1, 1)
