@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,6 +242,18 @@ class NodeProcess:
                             return time.perf_counter() - started
                 await asyncio.sleep(interval)
         raise TimeoutError(f"{self.base}/health not 200 within {seconds} s")
+
+    def log_problems(self) -> Counter[str]:
+        """Warnings and errors the node logged, by logger and first words of the message."""
+        found: Counter[str] = Counter()
+        path = self.config.with_suffix(".log")
+        if not path.exists():
+            return found
+        for row in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            for level in (" WARNING ", " ERROR "):
+                if level in row:
+                    found[" ".join(row.split(level, 1)[1].split()[:6])] += 1
+        return found
 
     def stats(self) -> ProcessStats:
         """CPU and RSS of every process of this node (workers included)."""
