@@ -326,6 +326,8 @@ def run_demo(args: argparse.Namespace) -> int:
     asyncio.run(_prepare_people(nodes, state))
     _save_state(state_file, state)
     signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C even where SIGINT was ignored for us (a background job of a script).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print(f"starting Financiën on {nodes['finance'].base} and HR on {nodes['hr'].base} …")
     try:
         for node in nodes.values():
