@@ -8,7 +8,9 @@ file stays fast on a two-core machine.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,7 +22,8 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
-from config import load_settings
+import config as config_package
+from config import Settings, load_settings
 from node.auth.tokens import authenticate
 from node.cli.database import initialise
 from node.db.engine import Sessions, create_engine, sessionmaker_for
@@ -37,6 +40,7 @@ __all__: list[str] = []
 UrlFactory = Callable[[str], Awaitable[str]]
 PASSWORD = "correct horse battery"
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+EXAMPLES = Path(config_package.__file__).parent / "examples"
 #: An allowlisted peer address with nothing listening until a test starts one there.
 PEER_IP = "127.0.0.9"
 
@@ -344,6 +348,24 @@ async def test_a_wrong_setting_is_named_with_exit_code_2(tmp_path: Path) -> None
     )
     for (_, _, key), result in zip(cases, results, strict=True):
         assert_one_line_error(result, 2, key)
+
+
+@pytest.mark.parametrize("name", ["department", "directory", "demo-finance", "demo-hr"])
+def test_example_configs_are_valid(name: str) -> None:
+    settings = load_settings(EXAMPLES / f"{name}.toml", env={})
+    assert settings.node.role == ("directory" if name == "directory" else "department")
+
+
+@pytest.mark.parametrize("name", ["department", "directory"])
+def test_example_configs_show_every_setting(name: str) -> None:
+    text = (EXAMPLES / f"{name}.toml").read_text(encoding="utf-8")
+    for section in dataclasses.fields(Settings):
+        if section.name == "root":
+            continue
+        assert f"[{section.name}]" in text
+        for setting in dataclasses.fields(getattr(Settings(), section.name)):
+            shown = re.search(rf"^(# )?{setting.name} = ", text, re.MULTILINE)
+            assert shown, f"{name}.toml does not show {section.name}.{setting.name}"
 
 
 # --- serve, post and the delivery queue -------------------------------------------------------
