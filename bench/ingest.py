@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -264,6 +265,27 @@ async def run_node(
             problems.update(node.log_problems())  # the returned result holds this Counter
 
 
+def _notes(
+    actors: Sequence[RemoteActor], count: int, mention: str, *, distinct: bool
+) -> list[tuple[RemoteActor, bytes]]:
+    """*count* notes round-robin over *actors*, ``published`` as if written at 1,500/s
+    (the target rate), or each in its own second with *distinct*."""
+    now = datetime.now(UTC)
+    return [
+        (
+            actor,
+            create_note(
+                actor,
+                n,
+                mention_uri=mention,
+                mention_name="bob",
+                published=now - timedelta(seconds=(count - n) / (1 if distinct else 1500)),
+            ),
+        )
+        for n, actor in zip(range(count), itertools.cycle(actors), strict=False)
+    ]
+
+
 def _seconds(value: float | None) -> str:
     return "not by the deadline" if value is None else f"{value:.1f}"
 
@@ -312,6 +334,11 @@ async def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--apply-timeout", type=float, help="seconds to wait for the worker (default 90)"
     )
+    parser.add_argument(
+        "--distinct-published",
+        action="store_true",
+        help="give each post its own published second (avoids the status id collisions)",
+    )
     parser.add_argument("--no-split", action="store_true", help="skip the in-process time split")
     parser.add_argument("--profile", action="store_true", help="also profile the in-process run")
     args = parser.parse_args(argv)
@@ -334,10 +361,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
             actors = make_actors(f"http://{remote}", args.actors, pool)
         keys_s = time.perf_counter() - began
         mention = f"http://{NODE_IP}:{port}/users/bob"
-        pairs = [
-            (actor, create_note(actor, n, mention_uri=mention, mention_name="bob"))
-            for n, actor in zip(range(count), itertools.cycle(actors), strict=False)
-        ]
+        pairs = _notes(actors, count, mention, distinct=args.distinct_published)
         began = time.perf_counter()
         posts = sign_posts(f"http://{NODE_IP}:{port}/inbox", pairs)
         sign_s = time.perf_counter() - began
@@ -397,7 +421,12 @@ async def main(argv: Sequence[str] | None = None) -> None:
                 print(f"node log, {r.target}: {times}× {problem} …")
         print(f"\nfake remote host: {host.hits['GET']} actor fetches, {host.hits['POST']} POSTs")
         if not args.no_split:
-            split_posts = posts[: min(count, 300 if args.quick else 1000)]
+            # Distinct ``published`` seconds: the split measures the path, not id collisions.
+            split_count = min(count, 300 if args.quick else 1000)
+            split_posts = sign_posts(
+                f"http://{NODE_IP}:{port}/inbox",
+                _notes(actors, split_count, mention, distinct=True),
+            )
             plain = next((r for r in results if r.final is None), None)
             http_us = plain.node_cpu * 1e6 / max(1, plain.sent.accepted) if plain else None
             await breakdown.report(

@@ -88,7 +88,14 @@ def make_actors(base: str, count: int, pool: ProcessPoolExecutor) -> list[Remote
     return [RemoteActor(base, f"user{i}", priv, pub) for i, (priv, pub) in enumerate(pairs)]
 
 
-def create_note(actor: RemoteActor, n: int, *, mention_uri: str, mention_name: str) -> bytes:
+def create_note(
+    actor: RemoteActor,
+    n: int,
+    *,
+    mention_uri: str,
+    mention_name: str,
+    published: datetime | None = None,
+) -> bytes:
     """A ``Create(Note)`` as Mastodon sends it: ~600 characters of HTML, a mention, a link, a tag."""
     note_id = f"{actor.uri}/statuses/{n}"
     mention = (
@@ -110,13 +117,14 @@ def create_note(actor: RemoteActor, n: int, *, mention_uri: str, mention_name: s
         f"kasstroom zijn bijgewerkt; de toelichting staat hier: {link}</p>"
         f"<p>Vragen graag vóór vrijdag in de thread. {tag}</p>"
     )
-    published = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Mastodon writes ``published`` to the second.
+    stamp = (published or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     activity = {
         "@context": ["https://www.w3.org/ns/activitystreams"],
         "id": f"{note_id}/activity",
         "type": "Create",
         "actor": actor.uri,
-        "published": published,
+        "published": stamp,
         "to": [PUBLIC],
         "cc": [f"{actor.uri}/followers", mention_uri],
         "object": {
@@ -124,7 +132,7 @@ def create_note(actor: RemoteActor, n: int, *, mention_uri: str, mention_name: s
             "type": "Note",
             "summary": None,
             "inReplyTo": None,
-            "published": published,
+            "published": stamp,
             "url": f"{actor.base}/@{actor.username}/{n}",
             "attributedTo": actor.uri,
             "to": [PUBLIC],
