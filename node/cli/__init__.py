@@ -63,9 +63,16 @@ def _command(
     help_: str,
     module: str,
     func: str,
-    **kw: str,
+    *,
+    epilog: str | None = None,
 ) -> _Parser:
-    parser: _Parser = sub.add_parser(name, help=help_, description=help_, **kw)  # type: ignore[arg-type]
+    parser = sub.add_parser(
+        name,
+        help=help_,
+        description=help_,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _config_option(parser)
     parser.set_defaults(load_handler=_handler(module, func), command=name)
     return parser
@@ -91,7 +98,6 @@ def _parser() -> _Parser:
         top, "post", "post as a local user (for scripts and cron jobs)", "posting", "run_post",
         epilog=_POST_EPILOG,
     )  # fmt: skip
-    post.formatter_class = argparse.RawDescriptionHelpFormatter
     post.add_argument("--as", dest="as_user", required=True, metavar="USER", help="the author")
     post.add_argument(
         "--visibility",

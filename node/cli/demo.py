@@ -103,9 +103,11 @@ def _prepare_folder(root: Path, reset: bool) -> dict[str, _Node]:
     root.mkdir(parents=True, exist_ok=True)
     nodes = {}
     for name in _NODES:
-        target = root / f"demo-{name}.toml"
+        target, example = root / f"demo-{name}.toml", _EXAMPLES / f"demo-{name}.toml"
         if not target.exists():
-            shutil.copyfile(_EXAMPLES / f"demo-{name}.toml", target)
+            shutil.copyfile(example, target)
+        elif target.read_bytes() != example.read_bytes():
+            print(f"note: using the edited {_shown(target)} (--reset starts afresh)")
         # The demo's own environment must not bend its configs (KANTINE_SERVER_PORT …).
         settings = load_settings(target, env={})
         nodes[name] = _Node(name, target, settings, root / f"{name}.log")
