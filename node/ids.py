@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from datetime import UTC, datetime
 
 __all__ = ["id_for_time", "new_id"]
+
+# A per-process sequence for the low 16 bits: ids made in the same millisecond by this
+# process never collide. It starts at a random point so that two processes (server.workers)
+# rarely share a range. Process-wide like the clock it complements; it holds no request data.
+_SEQUENCE = itertools.count(secrets.randbits(16))
 
 
 def id_for_time(when: datetime, *, low: int = 0) -> int:
@@ -14,6 +20,15 @@ def id_for_time(when: datetime, *, low: int = 0) -> int:
     return (ms << 16) | (low & 0xFFFF)
 
 
-def new_id(now: datetime | None = None) -> int:
-    """A fresh id for a row created at *now* (random low bits make collisions negligible)."""
-    return id_for_time(now or datetime.now(UTC), low=secrets.randbits(16))
+def new_id(when: datetime | None = None) -> int:
+    """A fresh id for a row created (or, for a remote post, published) at *when*.
+
+    Mastodon writes ``published`` to the second, so a burst of posts from one second would
+    crowd into one millisecond; such times are spread over their second by the arrival time.
+    """
+    now = datetime.now(UTC)
+    if when is None:
+        when = now
+    elif when.microsecond == 0:
+        when = when.replace(microsecond=now.microsecond // 1000 * 1000)
+    return id_for_time(when, low=next(_SEQUENCE))
