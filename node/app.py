@@ -152,6 +152,7 @@ def create_app(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await app[INBOX].close()
         await http.close()
         await engine.dispose()
 

@@ -14,18 +14,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
-
 from activitypub.errors import ActivityPubError, FetchError, SignatureError, VocabularyError
 from activitypub.hosts import host_of
 from activitypub.signatures import parse_signed_request
 from activitypub.vocabulary import Activity, Actor, Object, check_document, parse_activity
 from node.db.engine import Sessions
-from node.db.models import InboxItem
 from node.federation.actors import ActorResolver, actor_origin_problem
+from node.federation.intake import InboxWriter
 from node.federation.policy import FederationPolicy
 from node.ids import new_id
-from node.services.graph import insert_ignore
 
 __all__ = ["AS2_TYPES", "Inbox", "InboxResult"]
 
@@ -86,12 +83,16 @@ class Inbox:
         on_stored: Callable[[], None],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._sessions = sessions
+        self._writer = InboxWriter(sessions)
         self._resolver = resolver
         self._policy = policy
         self._window = window
         self._on_stored = on_stored
         self._clock = clock
+
+    async def close(self) -> None:
+        """Let activities being written finish (the app is stopping)."""
+        await self._writer.close()
 
     async def receive(
         self,
@@ -164,25 +165,24 @@ class Inbox:
             # A forwarded activity: never trust its body as given (S16, SECURITY.md row 6).
             return _reject(401, "the signer is not the activity's actor", host=key_host)
         dedupe = activity.id or "sha256:" + hashlib.sha256(body).hexdigest()
-        try:
-            async with self._sessions() as session, session.begin():
-                result = await session.execute(
-                    insert_ignore(session, InboxItem).values(
-                        id=new_id(now),
-                        activity_id=dedupe,
-                        actor_uri=activity.actor,
-                        host=key_host,
-                        body=body.decode(),
-                        recipient_id=recipient_id,
-                        state="pending",
-                        attempts=0,
-                        next_attempt_at=now,
-                        received_at=now,
-                    )
-                )
-        except IntegrityError:
-            result = None
-        if result is None or not result.rowcount:  # type: ignore[attr-defined]
+        stored = await self._writer.write(
+            {
+                "id": new_id(now),
+                "activity_id": dedupe,
+                "actor_uri": activity.actor,
+                "host": key_host,
+                "body": body.decode(),
+                "recipient_id": recipient_id,
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "locked_until": None,
+                "received_at": now,
+                "applied_at": None,
+                "error": None,
+            }
+        )
+        if not stored:
             log.info("inbox duplicate %s from %s", dedupe, key_host)
             return InboxResult(202, "already received")
         log.info("inbox accepted %s %s from %s", activity.type, dedupe, key_host)
