@@ -132,17 +132,9 @@ async def signed_peer(request: web.Request) -> KnownKey | web.Response:
         log.info("signed fetch of %s refused: %s is not a peer", request.path, host)
         return error(403, f"{host} is not a federation peer of this node")
     try:
-        known = await ctx.resolver.key(signed.key_id)
-        signed.verify(known.key)
+        known = await ctx.resolver.verified_key(signed)
     except SignatureError as exc:
-        fresh = await ctx.resolver.refetch_key(signed.key_id)
-        if fresh is None:
-            return error(401, exc.reason)
-        try:
-            signed.verify(fresh.key)
-        except SignatureError as again:
-            return error(401, again.reason)
-        known = fresh
+        return error(401, exc.reason)
     except ActivityPubError as exc:
         return error(401, f"unable to fetch key {signed.key_id}: {exc.reason}")
     return known

@@ -14,10 +14,11 @@ from urllib.parse import urldefrag
 from sqlalchemy import select
 
 from activitypub.client import FederationClient, Signer
-from activitypub.errors import ActivityPubError, FetchError, HostNotAllowedError
+from activitypub.errors import ActivityPubError, FetchError, HostNotAllowedError, SignatureError
 from activitypub.hosts import host_of
 from activitypub.keys import PublicKeyTypes, load_public_key
 from activitypub.sanitize import HtmlSanitizer
+from activitypub.signatures import SignedRequest
 from activitypub.vocabulary import Actor, parse_actor
 from node.db.engine import AsyncSession, Sessions
 from node.db.models import Account
@@ -181,6 +182,24 @@ class ActorResolver:
                 KnownKey(key_id, account.uri, account.id, load_public_key(account.public_key_pem))
             )
         return await self._fetch_key(key_id)
+
+    async def verified_key(self, signed: SignedRequest) -> KnownKey:
+        """The key that verifies *signed*, refetched once if the cached one fails (S14).
+
+        Raises ``FetchError``/``ActivityPubError`` when the key cannot be had and
+        ``SignatureError`` when the signature does not verify with it.
+        """
+        known = await self.key(signed.key_id)
+        try:
+            signed.verify(known.key)
+        except SignatureError:
+            # Maybe the actor rotated its key: refetch once and try again.
+            fresh = await self.refetch_key(signed.key_id)
+            if fresh is None:
+                raise
+            signed.verify(fresh.key)
+            known = fresh
+        return known
 
     async def refetch_key(self, key_id: str) -> KnownKey | None:
         """Fetch the owner again after a failed verification (key rotation, S14), at most once per pause."""

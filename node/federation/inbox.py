@@ -137,7 +137,9 @@ class Inbox:
         if problem is not None:
             return _reject(403, problem, host=key_host, activity=activity.id or "-")
         try:
-            known = await self._resolver.key(signed.key_id)
+            known = await self._resolver.verified_key(signed)
+        except SignatureError as exc:
+            return _reject(401, exc.reason, host=key_host, activity=activity.id or "-")
         except FetchError as exc:
             if (
                 activity.type == "Delete"
@@ -149,18 +151,6 @@ class Inbox:
             return _reject(401, f"unable to fetch key {signed.key_id}: {exc.reason}", host=key_host)
         except ActivityPubError as exc:
             return _reject(401, f"unusable key {signed.key_id}: {exc.reason}", host=key_host)
-        try:
-            signed.verify(known.key)
-        except SignatureError:
-            # Maybe the actor rotated its key: refetch once and retry (PROTOCOL.md S14).
-            fresh = await self._resolver.refetch_key(signed.key_id)
-            try:
-                if fresh is None:
-                    raise
-                signed.verify(fresh.key)
-                known = fresh
-            except SignatureError as exc:
-                return _reject(401, exc.reason, host=key_host, activity=activity.id or "-")
         if known.actor_uri != activity.actor:
             # A forwarded activity: never trust its body as given (S16, SECURITY.md row 6).
             return _reject(401, "the signer is not the activity's actor", host=key_host)

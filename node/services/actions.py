@@ -57,6 +57,33 @@ async def _author(session: AsyncSession, status: Status) -> Account:
     return author
 
 
+async def _send_undo(
+    ctx: NodeContext,
+    session: AsyncSession,
+    actor: Account,
+    undone: tuple[str, str, str],
+    *,
+    to: list[str],
+    cc: list[str] | None = None,
+    recipients: list[Account],
+    followers: bool = False,
+) -> None:
+    """Send ``Undo`` of *actor*'s own earlier activity ``(id, type, object)`` (A9, A12, A14)."""
+    uri, kind, obj = undone
+    activity: dict[str, object] = {
+        "id": ctx.urls.activity(actor.username, new_id()),
+        "type": "Undo",
+        "actor": actor.uri,
+        "to": to,
+        "object": {"id": uri, "type": kind, "actor": actor.uri, "object": obj},
+    }
+    if cc is not None:
+        activity["cc"] = cc
+    await ctx.publisher.publish(
+        session, actor, activity, followers=followers, recipients=recipients
+    )
+
+
 async def send_accept(
     ctx: NodeContext, session: AsyncSession, target: Account, follower: Account, follow: Follow
 ) -> None:
@@ -149,23 +176,10 @@ async def unfollow(
     follow_uri = row.uri
     await remove_follow(session, follower.id, target.id)
     if not target.local:
-        await ctx.publisher.publish(
-            session,
-            follower,
-            {
-                "id": ctx.urls.activity(follower.username, new_id()),
-                "type": "Undo",
-                "actor": follower.uri,
-                "to": [target.uri],
-                "object": {
-                    "id": follow_uri,
-                    "type": "Follow",
-                    "actor": follower.uri,
-                    "object": target.uri,
-                },
-            },
-            recipients=[target],
-        )
+        await _send_undo(
+            ctx, session, follower, (follow_uri, "Follow", target.uri),
+            to=[target.uri], recipients=[target],
+        )  # fmt: skip
     return True
 
 
@@ -220,23 +234,10 @@ async def unfavourite(
     await remove_favourite(session, account.id, status.id)
     author = await _author(session, status)
     if not author.local:
-        await ctx.publisher.publish(
-            session,
-            account,
-            {
-                "id": ctx.urls.activity(account.username, new_id()),
-                "type": "Undo",
-                "actor": account.uri,
-                "to": [author.uri],
-                "object": {
-                    "id": like_uri,
-                    "type": "Like",
-                    "actor": account.uri,
-                    "object": status.uri,
-                },
-            },
-            recipients=[author],
-        )
+        await _send_undo(
+            ctx, session, account, (like_uri, "Like", status.uri),
+            to=[author.uri], recipients=[author],
+        )  # fmt: skip
     return True
 
 
@@ -290,25 +291,11 @@ async def unreblog(
         return False
     author = await _author(session, status)
     if row.visibility != "local":
-        await ctx.publisher.publish(
-            session,
-            account,
-            {
-                "id": ctx.urls.activity(account.username, new_id()),
-                "type": "Undo",
-                "actor": account.uri,
-                "to": [PUBLIC],
-                "cc": [author.uri, account.followers_url],
-                "object": {
-                    "id": row.uri,
-                    "type": "Announce",
-                    "actor": account.uri,
-                    "object": status.uri,
-                },
-            },
-            followers=True,
-            recipients=[author],
-        )
+        await _send_undo(
+            ctx, session, account, (row.uri, "Announce", status.uri),
+            to=[PUBLIC], cc=[author.uri, account.followers_url or ""],
+            recipients=[author], followers=True,
+        )  # fmt: skip
     return True
 
 
@@ -349,21 +336,8 @@ async def unblock(
     block_uri = row.uri
     await remove_block(session, account.id, target.id)
     if not target.local:
-        await ctx.publisher.publish(
-            session,
-            account,
-            {
-                "id": ctx.urls.activity(account.username, new_id()),
-                "type": "Undo",
-                "actor": account.uri,
-                "to": [target.uri],
-                "object": {
-                    "id": block_uri,
-                    "type": "Block",
-                    "actor": account.uri,
-                    "object": target.uri,
-                },
-            },
-            recipients=[target],
-        )
+        await _send_undo(
+            ctx, session, account, (block_uri, "Block", target.uri),
+            to=[target.uri], recipients=[target],
+        )  # fmt: skip
     return True
