@@ -7,7 +7,6 @@ removed it. Each path is checked for "nothing stored" *and* "no request made".
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,19 +21,12 @@ from tests.node.rig import (
     PeerFactory,
     c2s,
     changed,
-    peers,
     post_activity,
     signed_get,
     snapshot,
 )
 
 NODE, PEER, EVIL = "127.0.0.2", "127.0.0.3", "127.0.0.9"
-
-
-@pytest.fixture
-async def make_peer() -> AsyncIterator[PeerFactory]:
-    async with peers() as make:
-        yield make
 
 
 class World:

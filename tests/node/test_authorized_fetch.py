@@ -8,7 +8,6 @@ stranger. Actor documents and the instance actor stay public so keys can be fetc
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,15 +16,9 @@ from sqlalchemy import select, update
 from node.db.models import Account, Favourite, Notification, Status
 from node.services.actions import accept_follow_request
 from tests.conftest import Node, NodeFactory
-from tests.node.rig import PUBLIC, Peer, PeerFactory, c2s, peers, post_activity, signed_get
+from tests.node.rig import PUBLIC, Peer, PeerFactory, c2s, post_activity, signed_get
 
 NODE, PEER = "127.0.0.2", "127.0.0.3"
-
-
-@pytest.fixture
-async def make_peer() -> AsyncIterator[PeerFactory]:
-    async with peers() as make:
-        yield make
 
 
 class World:

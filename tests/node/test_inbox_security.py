@@ -27,19 +27,12 @@ from tests.node.rig import (
     PeerFactory,
     c2s,
     changed,
-    peers,
     post_activity,
     snapshot,
 )
 
 NODE, PEER = "127.0.0.2", "127.0.0.3"
 LIMIT = 1024 * 1024  # server.max_body_bytes, the default (J3)
-
-
-@pytest.fixture
-async def make_peer() -> AsyncIterator[PeerFactory]:
-    async with peers() as make:
-        yield make
 
 
 async def world(make_node: NodeFactory, make_peer: PeerFactory) -> tuple[Node, Peer, int]:

@@ -7,7 +7,7 @@ or origin, and asserts that nothing changed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,18 +23,11 @@ from tests.node.rig import (
     Reply,
     c2s,
     changed,
-    peers,
     post_activity,
     snapshot,
 )
 
 NODE, PEER, OTHER = "127.0.0.2", "127.0.0.3", "127.0.0.4"
-
-
-@pytest.fixture
-async def make_peer() -> AsyncIterator[PeerFactory]:
-    async with peers() as make:
-        yield make
 
 
 class World:
