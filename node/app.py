@@ -48,8 +48,14 @@ async def _refresh_policy(policy: FederationPolicy, ctx: NodeContext) -> None:
 async def _security_headers(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Headers every response carries (ASVS 14.4)."""
-    response = await handler(request)
+    """Headers every response carries (ASVS 14.4); an unexpected error answers in JSON."""
+    try:
+        response = await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:  # a bug: log it with its trace, tell the client no more than that
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        response = web.json_response({"error": "internal error"}, status=500)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response

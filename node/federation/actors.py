@@ -23,6 +23,7 @@ from activitypub.vocabulary import Actor, parse_actor
 from node.db.engine import AsyncSession, Sessions
 from node.db.models import Account
 from node.ids import new_id
+from node.services.graph import insert_ignore
 
 __all__ = ["ActorResolver", "KnownKey", "actor_origin_problem", "store_actor"]
 
@@ -120,13 +121,25 @@ async def store_actor(
         "fetched_at": now,
         "updated_at": now,
     }
-    account = (
-        await session.execute(select(Account).where(Account.uri == actor.id))
-    ).scalar_one_or_none()
+    by_uri = select(Account).where(Account.uri == actor.id)
+    account = (await session.execute(by_uri)).scalar_one_or_none()
     if account is None:
-        account = Account(id=new_id(now), uri=actor.id, local=False, created_at=now, **values)
-        session.add(account)
-    elif not account.local:
+        # Two requests may meet the same new actor at once (an inbox key fetch and a
+        # follow by handle): insert-or-nothing, then read whichever row won.
+        await session.execute(
+            insert_ignore(session, Account).values(
+                id=new_id(now), uri=actor.id, local=False, created_at=now, **values
+            )
+        )
+        account = (
+            await session.execute(by_uri.execution_options(populate_existing=True))
+        ).scalar_one_or_none()
+        if account is None:
+            raise FetchError(
+                f"{values['username']}@{values['domain']} is already taken by another actor",
+                url=actor.id,
+            )
+    if not account.local:
         for name, value in values.items():
             setattr(account, name, value)
     await session.flush()
