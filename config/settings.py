@@ -8,6 +8,7 @@ naming the key (``federation.mode``) and what was expected.  Environment variabl
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -228,6 +229,17 @@ def _build_section(name: str, cls: type[Any], raw: Mapping[str, Any]) -> Any:
     return cls(**values)
 
 
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _validate(settings: Settings) -> None:
     node = settings.node
     if not node.domain or "/" in node.domain or " " in node.domain:
@@ -241,6 +253,12 @@ def _validate(settings: Settings) -> None:
                 "node.base_url",
                 "plain http needs federation.allow_http = true (loopback demo only)",
             )
+    if settings.federation.allow_http and not _is_loopback(urlsplit(settings.base_url).hostname):
+        raise SettingsError(
+            "federation.allow_http",
+            "plain http is only for a demo or tests on loopback; node.base_url must be "
+            "http://127.x.x.x, http://[::1] or http://localhost",
+        )
     if not 0 < settings.server.port < 65536:
         raise SettingsError("server.port", f"expected 1–65535, got {settings.server.port}")
     if settings.server.workers < 1:
