@@ -16,6 +16,7 @@ from activitypub.keys import load_private_key
 from activitypub.sanitize import HtmlSanitizer
 from config import Settings
 from node.api import c2s, discovery, federation
+from node.api.mastodon.common import api_error_middleware, cors_middleware
 from node.appkeys import CONTEXT, DELIVERY, ENGINE, INBOX, PROCESSOR, SETTINGS
 from node.db.engine import create_engine, migrate, sessionmaker_for
 from node.federation.actors import ActorResolver
@@ -73,7 +74,8 @@ def create_app(
     them; ``kantine worker`` runs them alone).
     """
     app = web.Application(
-        client_max_size=settings.server.max_body_bytes, middlewares=[_security_headers]
+        client_max_size=settings.server.max_body_bytes,
+        middlewares=[_security_headers, cors_middleware, api_error_middleware],
     )
     app[SETTINGS] = settings
 

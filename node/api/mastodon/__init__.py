@@ -1,0 +1,3 @@
+"""The Mastodon client API (docs.joinmastodon.org/methods), so any Mastodon app works."""
+
+__all__: list[str] = []
