@@ -7,17 +7,26 @@ steps are timed alone with the same library calls the node makes; what remains o
 request path and of the worker is the database (SQLAlchemy, aiosqlite's thread hop,
 SQLite) and the node's own glue. ``--profile`` adds a cProfile of the same path, grouped
 by package (wall time of the main thread, so a wait for aiosqlite's thread shows as a wait).
+
+    python -m bench.breakdown [--activities 300] [--actors 20] [--profile]
+
+``python -m bench.ingest`` runs the same split after its HTTP runs.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import cProfile
+import itertools
 import json
 import logging
 import pstats
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,15 +38,15 @@ from activitypub.keys import PublicKeyTypes, load_public_key
 from activitypub.sanitize import HtmlSanitizer
 from activitypub.signatures import parse_signed_request
 from activitypub.vocabulary import Object, check_document, parse_activity
-from bench.nodes import database, node_sections
-from bench.peers import RemoteActor, SignedPost
-from bench.report import table
+from bench.nodes import database, free_port, node_sections
+from bench.peers import RemoteActor, SignedPost, create_note, make_actors, sign_posts
+from bench.report import machine, table
 from bench.seeding import seed
 from config import settings_from_mapping
 from node.app import create_app
 from node.appkeys import ENGINE, INBOX, PROCESSOR
 
-__all__ = ["CATEGORIES", "report"]
+__all__ = ["CATEGORIES", "main", "report"]
 
 #: cProfile rows are grouped by the first pattern found in "file function".
 CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -356,3 +365,52 @@ async def _report(
             _categorise(pstats.Stats(profiler), len(posts) - 20),
         )
     )
+
+
+async def main(argv: Sequence[str] | None = None) -> None:
+    """Sign *activities* posts (each in its own ``published`` second) and print the split."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.breakdown", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--activities", type=int, default=300, help="measured activities (20 more warm up)"
+    )
+    parser.add_argument("--actors", type=int, default=20, help="remote actors, one RSA key each")
+    parser.add_argument("--profile", action="store_true", help="also profile the same path")
+    args = parser.parse_args(argv)
+    print(f"machine: {machine()}")
+    node_ip, remote_ip = "127.0.0.2", "127.0.0.3"
+    port, remote = free_port(node_ip), f"{remote_ip}:{free_port(remote_ip)}"
+    with ProcessPoolExecutor(2) as pool:
+        actors = make_actors(f"http://{remote}", args.actors, pool)
+    count = args.activities + 20
+    now = datetime.now(UTC)
+    mention = f"http://{node_ip}:{port}/users/bob"
+    pairs = [
+        (
+            actor,
+            create_note(
+                actor,
+                n,
+                mention_uri=mention,
+                mention_name="bob",
+                published=now - timedelta(seconds=count - n),
+            ),
+        )
+        for n, actor in zip(range(count), itertools.cycle(actors), strict=False)
+    ]
+    posts = sign_posts(f"http://{node_ip}:{port}/inbox", pairs)
+    with tempfile.TemporaryDirectory(prefix="kantine-breakdown-") as tmp:
+        await report(
+            posts,
+            actors,
+            folder=Path(tmp),
+            port=port,
+            remote=remote,
+            http_us=None,
+            profile=args.profile,
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
