@@ -5,9 +5,12 @@ from __future__ import annotations
 import html
 import json
 import logging
+from collections.abc import Collection
 from datetime import UTC, datetime
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Exists, Table, Update, exists, insert, or_, select, union_all, update
+from sqlalchemy.orm import aliased
 
 from activitypub.addressing import classify
 from activitypub.errors import ActivityPubError, FetchError
@@ -18,9 +21,21 @@ from node.db.models import Account, Follow, Mention, Status, Tombstone
 from node.ids import new_id
 from node.services.context import NodeContext
 from node.services.graph import notify
-from node.services.statuses import fan_out, save_tags
+from node.services.statuses import fan_out
+from node.services.tags import link_tags
 
-__all__ = ["CONTENT_TYPES", "fetch_thread", "is_relevant", "store_note"]
+__all__ = [
+    "CONTENT_TYPES",
+    "MAX_MENTIONS",
+    "Parent",
+    "fetch_thread",
+    "is_relevant",
+    "known_uris",
+    "link_children",
+    "status_row",
+    "store_note",
+    "tag_names",
+]
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +43,7 @@ log = logging.getLogger(__name__)
 CONTENT_TYPES = frozenset(
     {"Note", "Article", "Page", "Question", "Image", "Video", "Audio", "Event"}
 )
-_MAX_MENTIONS = 50
+MAX_MENTIONS = 50
 _MAX_TAGS = 50
 _MAX_ATTACHMENTS = 16
 
@@ -46,7 +61,7 @@ def _content(ctx: NodeContext, note: Object) -> str:
 
 
 async def _local_mentions(ctx: NodeContext, session: AsyncSession, note: Object) -> list[Account]:
-    hrefs = [m.href for m in note.mentions[:_MAX_MENTIONS]]
+    hrefs = [m.href for m in note.mentions[:MAX_MENTIONS]]
     if not hrefs:
         return []
     rows = await session.execute(
@@ -55,85 +70,92 @@ async def _local_mentions(ctx: NodeContext, session: AsyncSession, note: Object)
     return list(rows.scalars())
 
 
+def _followed_here(author_id: int) -> Exists:
+    return exists().where(
+        Follow.target_account_id == author_id,
+        Follow.state == "accepted",
+        Account.id == Follow.account_id,
+        Account.local.is_(True),
+    )
+
+
 async def is_relevant(
     session: AsyncSession, author: Account, note: Object, *, addressed: bool
 ) -> bool:
     """Mastodon's relevance rule (A3): followed author, a mention, a reply to us, or addressed to us."""
     if addressed:
         return True
-    followed = await session.scalar(
-        select(Follow.id)
-        .join(Account, Account.id == Follow.account_id)
-        .where(
-            Follow.target_account_id == author.id,
-            Follow.state == "accepted",
-            Account.local.is_(True),
-        )
-        .limit(1)
-    )
-    if followed is not None:
-        return True
-    hrefs = [m.href for m in note.mentions[:_MAX_MENTIONS]]
-    if hrefs and await session.scalar(
-        select(Account.id)
-        .where(Account.local.is_(True), or_(Account.uri.in_(hrefs), Account.url.in_(hrefs)))
-        .limit(1)
-    ):
-        return True
-    if note.in_reply_to:
-        return bool(
-            await session.scalar(
-                select(Status.id).where(Status.uri == note.in_reply_to, Status.local.is_(True))
+    # One statement: each rule is an EXISTS, so the database stops at the first match.
+    rules = [_followed_here(author.id)]
+    hrefs = [m.href for m in note.mentions[:MAX_MENTIONS]]
+    if hrefs:
+        rules.append(
+            exists().where(
+                Account.local.is_(True), or_(Account.uri.in_(hrefs), Account.url.in_(hrefs))
             )
         )
-    return False
-
-
-async def store_note(
-    ctx: NodeContext, session: AsyncSession, author: Account, note: Object, *, fan: bool = True
-) -> Status | None:
-    """Store a remote post once; a known or tombstoned id changes nothing (CVE-2024-37903)."""
-    if note.id is None or note.type not in CONTENT_TYPES:
-        return None
-    if await session.get(Tombstone, note.id) is not None:
-        return None
-    if await session.scalar(select(Status.id).where(Status.uri == note.id)) is not None:
-        return None
-    mentioned = await _local_mentions(ctx, session, note)
-    visibility = str(
-        classify(
-            note.to,
-            note.cc,
-            followers=author.followers_url,
-            mentioned=[m.href for m in note.mentions],
-        )
-    )
-    parent = None
     if note.in_reply_to:
-        parent = (
-            await session.execute(select(Status).where(Status.uri == note.in_reply_to))
-        ).scalar_one_or_none()
-    now = datetime.now(UTC)
+        rules.append(exists().where(Status.uri == note.in_reply_to, Status.local.is_(True)))
+    return bool(await session.scalar(select(or_(*rules))))
+
+
+async def known_uris(session: AsyncSession, uris: Collection[str]) -> set[str]:
+    """Which of *uris* are stored posts or tombstones, in one statement (CVE-2024-37903)."""
+    if not uris:
+        return set()
+    query = union_all(
+        select(Status.uri).where(Status.uri.in_(uris)),
+        select(Tombstone.uri).where(Tombstone.uri.in_(uris)),
+    )
+    return set((await session.execute(query)).scalars())
+
+
+class Parent(NamedTuple):
+    """What a reply takes from the post it answers."""
+
+    id: int
+    account_id: int
+    context: str | None
+
+
+def status_row(
+    ctx: NodeContext,
+    note: Object,
+    *,
+    author_id: int,
+    followers_url: str | None,
+    parent: Parent | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The ``statuses`` row of a remote post (sanitised here, exactly once)."""
+    assert note.id is not None
     published = note.published if note.published and note.published <= now else now
-    status = Status(
-        id=new_id(published),
-        uri=note.id,
-        url=note.url,
-        account_id=author.id,
-        local=False,
-        content=_content(ctx, note),
-        summary=ctx.sanitizer.clean_text(note.summary or "")[:1000],
-        sensitive=note.sensitive or bool(note.summary),
-        language=(note.language or None) and note.language[:16],
-        visibility=visibility,
-        in_reply_to_id=parent.id if parent else None,
-        in_reply_to_uri=note.in_reply_to,
-        in_reply_to_account_id=parent.account_id if parent else None,
-        context=note.context
+    return {
+        "id": new_id(published),
+        "uri": note.id,
+        "url": note.url,
+        "account_id": author_id,
+        "local": False,
+        "content": _content(ctx, note),
+        "summary": ctx.sanitizer.clean_text(note.summary or "")[:1000],
+        "sensitive": note.sensitive or bool(note.summary),
+        "language": (note.language or None) and note.language[:16],
+        "visibility": str(
+            classify(
+                note.to,
+                note.cc,
+                followers=followers_url,
+                mentioned=[m.href for m in note.mentions],
+            )
+        ),
+        "in_reply_to_id": parent.id if parent else None,
+        "in_reply_to_uri": note.in_reply_to,
+        "in_reply_to_account_id": parent.account_id if parent else None,
+        "context": note.context
         or note.conversation
         or (parent.context if parent else None)
         or note.id,
-        attachments_json=json.dumps(
+        "attachments_json": json.dumps(
             [
                 {
                     "type": a.type,
@@ -147,27 +169,83 @@ async def store_note(
                 for a in note.attachments[:_MAX_ATTACHMENTS]
             ]
         ),
-        published_at=published,
-        created_at=now,
+        "published_at": published,
+        "created_at": now,
+    }
+
+
+def tag_names(note: Object) -> list[str]:
+    """The hashtags a post is linked to (at most 50, 100 characters each)."""
+    return [h.name[:100] for h in note.hashtags[:_MAX_TAGS] if h.name]
+
+
+def link_children(uris: Collection[str]) -> Update:
+    """Replies that arrived before their parent (thread backfill walks upwards) get linked.
+
+    One UPDATE for any number of new posts; the parent is found by a correlated subquery,
+    so a post nobody answered yet costs an index probe on ``in_reply_to_uri`` only.
+    """
+    parent = aliased(Status)
+    return (
+        update(Status)
+        .where(Status.in_reply_to_uri.in_(uris), Status.in_reply_to_id.is_(None))
+        .values(
+            in_reply_to_id=select(parent.id)
+            .where(parent.uri == Status.in_reply_to_uri)
+            .scalar_subquery(),
+            in_reply_to_account_id=select(parent.account_id)
+            .where(parent.uri == Status.in_reply_to_uri)
+            .scalar_subquery(),
+        )
     )
-    session.add(status)
-    await session.flush()
-    for account in mentioned:
-        session.add(Mention(status_id=status.id, account_id=account.id))
-    await save_tags(session, status.id, [h.name[:100] for h in note.hashtags[:_MAX_TAGS] if h.name])
+
+
+async def store_note(
+    ctx: NodeContext, session: AsyncSession, author: Account, note: Object, *, fan: bool = True
+) -> Status | None:
+    """Store a remote post once; a known or tombstoned id changes nothing (CVE-2024-37903).
+
+    The row is written with Core, not the ORM: nothing reads it back in this transaction, and
+    the returned ``Status`` is a detached copy of what was written.
+    """
+    if note.id is None or note.type not in CONTENT_TYPES:
+        return None
+    if await known_uris(session, [note.id]):
+        return None
+    mentioned = await _local_mentions(ctx, session, note)
+    parent = None
+    if note.in_reply_to:
+        found = (
+            await session.execute(
+                select(Status.id, Status.account_id, Status.context).where(
+                    Status.uri == note.in_reply_to
+                )
+            )
+        ).one_or_none()
+        parent = Parent(*found) if found is not None else None
+    row = status_row(
+        ctx,
+        note,
+        author_id=author.id,
+        followers_url=author.followers_url,
+        parent=parent,
+        now=datetime.now(UTC),
+    )
+    await session.execute(insert(cast(Table, Status.__table__)), [row])
+    if mentioned:
+        await session.execute(
+            insert(cast(Table, Mention.__table__)),
+            [{"status_id": row["id"], "account_id": account.id} for account in mentioned],
+        )
+    await link_tags(session, [(row["id"], name) for name in tag_names(note)])
     if parent is not None:
         await session.execute(
             update(Status)
             .where(Status.id == parent.id)
             .values(replies_count=Status.replies_count + 1)
         )
-    # Replies that arrived before their parent (thread backfill walks upwards) are linked now.
-    await session.execute(
-        update(Status)
-        .where(Status.in_reply_to_uri == status.uri, Status.in_reply_to_id.is_(None))
-        .values(in_reply_to_id=status.id, in_reply_to_account_id=author.id)
-    )
-    await session.flush()
+    await session.execute(link_children([note.id]))
+    status = Status(**row)
     if fan:
         await fan_out(session, status, [a.id for a in mentioned])
         for account in mentioned:

@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 
 from activitypub.errors import ActivityPubError, FetchError, HostNotAllowedError
 from activitypub.vocabulary import Activity, check_document, parse_activity
 from node.db.engine import AsyncSession
 from node.db.models import InboxItem
+from node.federation.batch import apply_creates, can_batch
 from node.federation.handlers import HANDLERS, prefetch
 from node.services.context import NodeContext
+from node.services.tags import TagIds
 
 __all__ = ["InboxProcessor"]
 
@@ -45,12 +50,15 @@ class InboxProcessor:
         lease: timedelta = timedelta(minutes=2),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         poll_seconds: float = 1.0,
+        budget_seconds: float = 0.05,
     ) -> None:
         self._ctx = ctx
         self._batch = batch
         self._lease = lease
         self._clock = clock
         self._poll = poll_seconds
+        self._budget = budget_seconds
+        self._tags = TagIds()
         self._event = asyncio.Event()
 
     def wake(self) -> None:
@@ -97,21 +105,24 @@ class InboxProcessor:
         """Claim one batch and apply it; returns how many rows were claimed."""
         items = await self._claim()
         ready = [(item, activity) for item in items if (activity := await self._prepare(item))]
-        if not ready:
-            return len(items)
-        try:
-            # One transaction for the whole batch: one commit instead of one per activity.
-            await self._apply(ready)
-        except Exception:  # one bad activity must not hold up the others: go one by one
-            log.warning(
-                "inbox batch of %d failed; applying one at a time", len(ready), exc_info=True
-            )
-            for item, activity in ready:
-                try:
-                    await self._apply([(item, activity)])
-                except Exception as exc:
-                    log.exception("inbox %s could not be applied", item.activity_id)
-                    await self._retry(item, f"{type(exc).__name__}: {exc}")
+        while ready:
+            try:
+                # A few transactions per batch, each bounded in time: one commit for many
+                # activities, yet the SQLite write lock is never held for long.
+                ready = ready[await self._apply(ready) :]
+            except Exception:  # one bad activity must not hold up the others: go one by one
+                self._tags.discard()
+                log.warning(
+                    "inbox batch of %d failed; applying one at a time", len(ready), exc_info=True
+                )
+                for item, activity in ready:
+                    try:
+                        await self._apply([(item, activity)])
+                    except Exception as exc:
+                        self._tags.discard()
+                        log.exception("inbox %s could not be applied", item.activity_id)
+                        await self._retry(item, f"{type(exc).__name__}: {exc}")
+                break
         return len(items)
 
     async def _prepare(self, item: InboxItem) -> Activity | None:
@@ -130,21 +141,63 @@ class InboxProcessor:
             return None
         return activity
 
-    async def _apply(self, batch: list[tuple[InboxItem, Activity]]) -> None:
+    async def _apply(self, batch: list[tuple[InboxItem, Activity]]) -> int:
+        """Apply a prefix of *batch* in one transaction; returns the length of the prefix.
+
+        The transaction ends once it has worked for the time budget, and before a run of
+        top-level Creates that does not come first: such a run reads and sanitises before
+        it writes, which then happens without holding SQLite's write lock.
+        """
+        began = time.monotonic()
         outcomes: list[tuple[InboxItem, Activity, str]] = []
+        taken = 0
         async with self._ctx.sessions() as session, session.begin():
             ours = await self._still_ours(session, [item.id for item, _ in batch])
-            for item, activity in batch:
+            while taken < len(batch):
+                run = list(itertools.takewhile(lambda pair: can_batch(pair[1]), batch[taken:]))
+                if taken and (run or time.monotonic() - began > self._budget):
+                    break
+                if run:
+                    outcomes.extend(await self._creates(session, run, ours))
+                    taken += len(run)
+                    continue
+                item, activity = batch[taken]
+                taken += 1
                 if item.id not in ours:
                     continue
                 handler = HANDLERS.get(activity.type)
                 outcome = "ignored: unsupported type"
                 if handler is not None:
                     outcome = await handler(self._ctx, session, activity, item.recipient_id)
-                await self._mark(session, item, "done", outcome)
                 outcomes.append((item, activity, outcome))
+            await self._mark_done(session, [(item, outcome) for item, _, outcome in outcomes])
+        self._tags.commit()
         for item, activity, outcome in outcomes:
             log.info("inbox applied %s %s: %s", activity.type, item.activity_id, outcome)
+        return taken
+
+    async def _creates(
+        self, session: AsyncSession, run: list[tuple[InboxItem, Activity]], ours: set[int]
+    ) -> list[tuple[InboxItem, Activity, str]]:
+        run = [(item, activity) for item, activity in run if item.id in ours]
+        outcomes = await apply_creates(
+            self._ctx, session, [(a, item.recipient_id) for item, a in run], self._tags
+        )
+        return [(item, a, outcome) for (item, a), outcome in zip(run, outcomes, strict=True)]
+
+    async def _mark_done(self, session: AsyncSession, settled: list[tuple[InboxItem, str]]) -> None:
+        """Mark every applied row done with its outcome: one executemany, one round trip."""
+        if not settled:
+            return
+        table = cast(Table, InboxItem.__table__)
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                state="done", applied_at=self._clock(), locked_until=None, error=bindparam("b_note")
+            ),
+            [{"b_id": item.id, "b_note": outcome[:2000]} for item, outcome in settled],
+        )
 
     async def _still_ours(self, session: AsyncSession, ids: list[int]) -> set[int]:
         # Another worker may have taken rows over after our lease ran out.

@@ -29,6 +29,7 @@ from node.federation.documents import iso, note_document
 from node.ids import new_id
 from node.services.context import NodeContext
 from node.services.graph import insert_ignore, notify
+from node.services.tags import link_tags
 from node.services.text import render_text
 
 __all__ = [
@@ -78,12 +79,7 @@ async def find_account(
 
 async def save_tags(session: AsyncSession, status_id: int, names: Sequence[str]) -> None:
     """Link *status_id* to its hashtags, creating tags on first use."""
-    for name in dict.fromkeys(names):
-        await session.execute(insert_ignore(session, Tag).values(id=new_id(), name=name[:255]))
-        tag_id = await session.scalar(select(Tag.id).where(Tag.name == name[:255]))
-        await session.execute(
-            insert_ignore(session, StatusTag).values(status_id=status_id, tag_id=tag_id)
-        )
+    await link_tags(session, [(status_id, name) for name in names])
 
 
 async def fan_out(session: AsyncSession, status: Status, mentioned_ids: Sequence[int]) -> None:
