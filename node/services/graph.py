@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Insert, delete, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Insert,
+    String,
+    and_,
+    delete,
+    exists,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -22,6 +34,7 @@ from node.db.models import (
     HomeFeedEntry,
     Notification,
     Status,
+    UTCDateTime,
 )
 from node.ids import new_id
 
@@ -57,30 +70,29 @@ async def notify(
     """Tell a local *recipient* about something *sender* did, once per event."""
     if not recipient.local or recipient.id == sender.id:
         return
-    if await is_blocked(session, recipient.id, sender.id):
-        return
-    await session.execute(
-        insert_ignore(session, Notification).values(
-            id=new_id(),
-            account_id=recipient.id,
-            type=kind,
-            from_account_id=sender.id,
-            status_id=status_id,
-            created_at=datetime.now(UTC),
-        )
+    # One statement: the block check (either direction) is part of the INSERT.
+    row = select(
+        literal(new_id(), BigInteger()),
+        literal(recipient.id, BigInteger()),
+        literal(kind, String()),
+        literal(sender.id, BigInteger()),
+        literal(status_id, BigInteger()),
+        literal(datetime.now(UTC), UTCDateTime()),
+    ).where(~exists().where(_blocks_between(recipient.id, sender.id)))
+    columns = ["id", "account_id", "type", "from_account_id", "status_id", "created_at"]
+    await session.execute(insert_ignore(session, Notification).from_select(columns, row))
+
+
+def _blocks_between(account_id: int, other_id: int) -> ColumnElement[bool]:
+    return or_(
+        and_(Block.account_id == account_id, Block.target_account_id == other_id),
+        and_(Block.account_id == other_id, Block.target_account_id == account_id),
     )
 
 
 async def is_blocked(session: AsyncSession, account_id: int, other_id: int) -> bool:
     """Whether either of the two accounts blocks the other."""
-    found = await session.scalar(
-        select(func.count())
-        .select_from(Block)
-        .where(
-            ((Block.account_id == account_id) & (Block.target_account_id == other_id))
-            | ((Block.account_id == other_id) & (Block.target_account_id == account_id))
-        )
-    )
+    found = await session.scalar(select(exists().where(_blocks_between(account_id, other_id))))
     return bool(found)
 
 

@@ -108,9 +108,10 @@ async def fan_out(session: AsyncSession, status: Status, mentioned_ids: Sequence
     owners = [*mentioned_ids] if status.visibility in {"direct", "limited"} else []
     if status.local:
         owners.append(status.account_id)
-    for account_id in dict.fromkeys(owners):
+    if owners:
         await session.execute(
-            insert_ignore(session, HomeFeedEntry).values(account_id=account_id, status_id=status.id)
+            insert_ignore(session, HomeFeedEntry),
+            [{"account_id": a, "status_id": status.id} for a in dict.fromkeys(owners)],
         )
 
 

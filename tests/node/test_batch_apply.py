@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 
 from node.db.models import Account, HomeFeedEntry, InboxItem, Notification, Status, Tag
 from node.services.graph import add_block, add_follow
+from node.services.statuses import post_status
 from tests.conftest import Node, NodeFactory
 from tests.node.rig import Peer, peers, post_activity
 
@@ -188,3 +189,35 @@ async def test_a_stale_tag_id_costs_a_retry_not_a_post(make_node: NodeFactory) -
         names = list((await session.execute(select(Tag.name))).scalars())
     assert states == {"done"}
     assert names == ["kwartaal"]
+
+
+async def test_a_block_hides_notifications_from_reactions_and_replies(
+    make_node: NodeFactory,
+) -> None:
+    node = await make_node("finance", "127.0.0.2", allow=("127.0.0.4",))
+    alice, _ = await node.user("alice")
+    async with peers() as make_peer:
+        peer = await make_peer("127.0.0.4", "known", "rude")
+        known = await _remote(node, peer, "known")
+        rude = await _remote(node, peer, "rude")
+        async with node.ctx.sessions() as session, session.begin():
+            await add_block(session, alice, rude, f"{alice.uri}#b/1")
+            post = await post_status(node.ctx, session, alice, "De cijfers staan klaar")
+        for name in ("known", "rude"):
+            await _post(node, peer, name, "Like", post.uri)
+            reply = _mention(peer.note(name, "dank je", inReplyTo=post.uri), alice)
+            await _post(node, peer, name, "Create", reply)
+        await node.settle()
+
+    async with node.ctx.sessions() as session:
+        told = {
+            (kind, sender)
+            for kind, sender in await session.execute(
+                select(Notification.type, Notification.from_account_id).where(
+                    Notification.account_id == alice.id
+                )
+            )
+        }
+        replies = (await session.execute(select(Status).where(Status.id == post.id))).scalar_one()
+    assert told == {("favourite", known.id), ("mention", known.id)}
+    assert replies.replies_count == 2  # the reply itself is stored; only the notice is hidden
