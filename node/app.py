@@ -16,6 +16,12 @@ from activitypub.keys import load_private_key
 from activitypub.sanitize import HtmlSanitizer
 from config import Settings
 from node.api import c2s, discovery, federation
+from node.api.mastodon import accounts as mastodon_accounts
+from node.api.mastodon import notifications as mastodon_notifications
+from node.api.mastodon import placeholders as mastodon_placeholders
+from node.api.mastodon import reactions as mastodon_reactions
+from node.api.mastodon import statuses as mastodon_statuses
+from node.api.mastodon import timelines as mastodon_timelines
 from node.api.mastodon.common import api_error_middleware, cors_middleware
 from node.appkeys import CONTEXT, DELIVERY, ENGINE, INBOX, PROCESSOR, SETTINGS
 from node.db.engine import create_engine, migrate, sessionmaker_for
@@ -29,7 +35,17 @@ from node.services.accounts import ensure_instance_actor
 from node.services.context import NodeContext
 from node.services.publishing import Publisher
 
-__all__ = ["create_app"]
+__all__ = ["MASTODON_ROUTES", "create_app"]
+
+#: The Mastodon client API's route tables (PROTOCOL.md §6.4), fixed paths before ``{id}`` ones.
+MASTODON_ROUTES: tuple[web.RouteTableDef, ...] = (
+    mastodon_accounts.routes,
+    mastodon_statuses.routes,
+    mastodon_reactions.routes,
+    mastodon_timelines.routes,
+    mastodon_notifications.routes,
+    mastodon_placeholders.routes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -168,4 +184,6 @@ def create_app(
     app.add_routes(discovery.routes)
     app.add_routes(federation.routes)
     app.add_routes(c2s.routes)
+    for table in MASTODON_ROUTES:
+        app.add_routes(table)
     return app

@@ -28,6 +28,7 @@ __all__ = [
     "Favourite",
     "Follow",
     "HomeFeedEntry",
+    "IdempotencyKey",
     "InboxItem",
     "Mention",
     "Notification",
@@ -384,3 +385,17 @@ class Tombstone(Base):
 
     uri: Mapped[str] = mapped_column(String(2048), primary_key=True)
     deleted_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class IdempotencyKey(Base):
+    """A client's ``Idempotency-Key`` for a post: a retry within an hour gets the same post (C20)."""
+
+    __tablename__ = "idempotency_keys"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    #: None while the post is being made, or after it was deleted.
+    status_id: Mapped[int | None] = mapped_column(ForeignKey("statuses.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=_now)

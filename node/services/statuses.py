@@ -259,8 +259,13 @@ async def edit_local_status(
     text: str,
     *,
     summary: str | None = None,
+    sensitive: bool | None = None,
+    language: str | None = None,
 ) -> Status:
-    """Edit a local post: keep the old version in the history and send ``Update`` (A5)."""
+    """Edit a local post: keep the old version in the history and send ``Update`` (A5).
+
+    ``None`` leaves the content warning, the sensitive flag or the language as they were.
+    """
     if not text.strip() or len(text) > MAX_TEXT:
         raise PostError(f"a post needs between 1 and {MAX_TEXT} characters")
     session.add(
@@ -282,6 +287,12 @@ async def edit_local_status(
     status.text = text
     if summary is not None:
         status.summary = ctx.sanitizer.clean_text(summary)
+    if sensitive is not None:
+        status.sensitive = sensitive or bool(status.summary)
+    elif status.summary:
+        status.sensitive = True
+    if language is not None:
+        status.language = language
     status.edited_at = now
     await session.execute(delete(StatusTag).where(StatusTag.status_id == status.id))
     await save_tags(session, status.id, rendered.hashtags)

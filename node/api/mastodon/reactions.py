@@ -1,0 +1,127 @@
+"""Favourites and boosts of a status, and who made them (PROTOCOL.md C20; SECURITY.md row 12).
+
+Every route first checks that the caller may see the status (404 otherwise); boosting a
+followers-only or direct post is refused with 422, as the service refuses it.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy import select
+
+from node.api.mastodon.access import (
+    context_of,
+    maybe_viewer,
+    path_id,
+    signed_in,
+    status_json,
+    visible_status,
+)
+from node.api.mastodon.common import ApiError, ApiRoutes, json_response, link_header, page
+from node.api.mastodon.entities import account_entity
+from node.api.mastodon.queries import account_select, newest_first, paged
+from node.db.models import Account, Favourite, Status
+from node.services import actions
+from node.services.actions import ActionError
+
+__all__ = ["routes"]
+
+routes = ApiRoutes()
+
+
+async def _react(request: web.Request, scopes: tuple[str, ...], action: str) -> web.StreamResponse:
+    viewer = await signed_in(request, *scopes)
+    ctx = context_of(request)
+    status_id = path_id(request)
+    answer_id = status_id
+    async with ctx.sessions() as session, session.begin():
+        status = await visible_status(session, status_id, viewer)
+        if status.reblog_of_id is not None:  # acting on a boost acts on its original
+            status = await visible_status(session, status.reblog_of_id, viewer)
+            answer_id = status.id
+        me = await session.get(Account, viewer.id)
+        assert me is not None  # the token's account
+        try:
+            if action == "favourite":
+                await actions.favourite(ctx, session, me, status)
+            elif action == "unfavourite":
+                await actions.unfavourite(ctx, session, me, status)
+            elif action == "unreblog":
+                await actions.unreblog(ctx, session, me, status)
+            else:
+                await actions.reblog(ctx, session, me, status)
+                # Answer with the boost, whose ``reblog`` is the original (C20).
+                answer_id = (
+                    await session.scalar(
+                        select(Status.id).where(
+                            Status.account_id == me.id, Status.reblog_of_id == status.id
+                        )
+                    )
+                    or status.id
+                )
+        except ActionError as exc:
+            raise ApiError(exc.status, str(exc)) from None
+    async with ctx.sessions() as session:
+        return json_response(await status_json(session, ctx, viewer, answer_id))
+
+
+@routes.post("/api/v1/statuses/{id}/favourite")
+async def favourite(request: web.Request) -> web.StreamResponse:
+    """Like a status; answers with it, ``favourited: true``."""
+    return await _react(request, ("write:favourites",), "favourite")
+
+
+@routes.post("/api/v1/statuses/{id}/unfavourite")
+async def unfavourite(request: web.Request) -> web.StreamResponse:
+    """Undo a like."""
+    return await _react(request, ("write:favourites",), "unfavourite")
+
+
+@routes.post("/api/v1/statuses/{id}/reblog")
+async def reblog(request: web.Request) -> web.StreamResponse:
+    """Boost a public or unlisted status; answers with the boost."""
+    return await _react(request, ("write:statuses",), "reblog")
+
+
+@routes.post("/api/v1/statuses/{id}/unreblog")
+async def unreblog(request: web.Request) -> web.StreamResponse:
+    """Undo a boost; answers with the original."""
+    return await _react(request, ("write:statuses",), "unreblog")
+
+
+@routes.get("/api/v1/statuses/{id}/favourited_by")
+async def favourited_by(request: web.Request) -> web.StreamResponse:
+    """Who liked a status the caller may see, newest first; paged through ``Link`` only (C6)."""
+    viewer = await maybe_viewer(request, "read:accounts")
+    ctx = context_of(request)
+    wanted = page(request, default=40, maximum=80)
+    async with ctx.sessions() as session:
+        status = await visible_status(session, path_id(request), viewer)
+        query = account_select(Favourite.id.label("cursor")).join(
+            Favourite, Favourite.account_id == Account.id
+        )
+        query = paged(query.where(Favourite.status_id == status.id), Favourite.id, wanted)
+        rows = newest_first((await session.execute(query)).mappings().all(), wanted, "cursor")
+    return json_response(
+        [account_entity(row, ctx) for row in rows],
+        headers=link_header(request, [row["cursor"] for row in rows]),
+    )
+
+
+@routes.get("/api/v1/statuses/{id}/reblogged_by")
+async def reblogged_by(request: web.Request) -> web.StreamResponse:
+    """Who boosted a status the caller may see, newest first; paged through ``Link`` only (C6)."""
+    viewer = await maybe_viewer(request, "read:accounts")
+    ctx = context_of(request)
+    wanted = page(request, default=40, maximum=80)
+    async with ctx.sessions() as session:
+        status = await visible_status(session, path_id(request), viewer)
+        query = account_select(Status.id.label("cursor")).join(
+            Status, Status.account_id == Account.id
+        )
+        query = paged(query.where(Status.reblog_of_id == status.id), Status.id, wanted)
+        rows = newest_first((await session.execute(query)).mappings().all(), wanted, "cursor")
+    return json_response(
+        [account_entity(row, ctx) for row in rows],
+        headers=link_header(request, [row["cursor"] for row in rows]),
+    )

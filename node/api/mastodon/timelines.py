@@ -1,0 +1,97 @@
+"""Home, public and hashtag timelines (PROTOCOL.md C21, C6; PERFORMANCE.md).
+
+Each page is one Core select (``queries.status_select``) paged by status id, plus one query
+for the viewer's flags. The home timeline reads the fan-out table ``home_feed`` by its
+primary key; public and hashtag timelines carry public posts, and Kantine's local-only
+posts for this node's own people.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import Select, false, or_
+
+from node.api.mastodon.access import context_of, flag, maybe_viewer, render_statuses, signed_in
+from node.api.mastodon.common import ApiRoutes, json_response, link_header, page
+from node.api.mastodon.queries import Viewer, newest_first, paged, status_select
+from node.db.models import HomeFeedEntry, Status, StatusTag, Tag
+from node.services.text import normalise_tag
+
+__all__ = ["routes"]
+
+routes = ApiRoutes()
+
+
+async def _respond(
+    request: web.Request, viewer: Viewer | None, query: Select[Any], column: Any
+) -> web.StreamResponse:
+    wanted = page(request)
+    ctx = context_of(request)
+    async with ctx.sessions() as session:
+        query = paged(query, column, wanted)
+        rows = newest_first((await session.execute(query)).mappings().all(), wanted, "s_id")
+        entities = await render_statuses(session, ctx, viewer, rows)
+    return json_response(entities, headers=link_header(request, [row["s_id"] for row in rows]))
+
+
+def _public(query: Select[Any], request: web.Request, viewer: Viewer | None) -> Select[Any]:
+    """Public posts (and local-only ones for this node's people), ``local``/``remote`` applied.
+
+    As in Mastodon, boosts and replies to others stay out of the public timelines.
+    """
+    shown = ["public", "local"] if viewer is not None and viewer.local else ["public"]
+    query = query.where(
+        Status.visibility.in_(shown),
+        Status.reblog_of_id.is_(None),
+        or_(
+            Status.in_reply_to_account_id.is_(None),
+            Status.in_reply_to_account_id == Status.account_id,
+        ),
+    )
+    local = flag(request.query.get("local"), "local")
+    remote = flag(request.query.get("remote"), "remote")
+    if local and remote:
+        return query.where(false())
+    if local:
+        query = query.where(Status.local.is_(True))
+    if remote:
+        query = query.where(Status.local.is_(False))
+    if flag(request.query.get("only_media"), "only_media"):
+        query = query.where(Status.attachments_json != "[]")
+    return query
+
+
+@routes.get("/api/v1/timelines/home")
+async def home(request: web.Request) -> web.StreamResponse:
+    """The caller's home timeline: what was fanned out to them, newest first."""
+    viewer = await signed_in(request, "read:statuses")
+    query = status_select(viewer).join(
+        HomeFeedEntry,
+        (HomeFeedEntry.status_id == Status.id) & (HomeFeedEntry.account_id == viewer.id),
+    )
+    return await _respond(request, viewer, query, HomeFeedEntry.status_id)
+
+
+@routes.get("/api/v1/timelines/public")
+async def public(request: web.Request) -> web.StreamResponse:
+    """The organisation-wide timeline, or this node's (``local``) or the peers' (``remote``)."""
+    viewer = await maybe_viewer(request, "read:statuses")
+    return await _respond(
+        request, viewer, _public(status_select(viewer), request, viewer), Status.id
+    )
+
+
+@routes.get("/api/v1/timelines/tag/{hashtag}")
+async def tag(request: web.Request) -> web.StreamResponse:
+    """Public posts with a hashtag (matched as hashtags are stored: folded, lower case)."""
+    viewer = await maybe_viewer(request, "read:statuses")
+    name = normalise_tag(request.match_info["hashtag"].lstrip("#"))[:255]
+    query = (
+        status_select(viewer)
+        .join(StatusTag, StatusTag.status_id == Status.id)
+        .join(Tag, Tag.id == StatusTag.tag_id)
+        .where(Tag.name == name)
+    )
+    return await _respond(request, viewer, _public(query, request, viewer), Status.id)
