@@ -17,13 +17,18 @@ from activitypub.sanitize import HtmlSanitizer
 from config import Settings
 from node.api import c2s, discovery, federation
 from node.api.mastodon import accounts as mastodon_accounts
+from node.api.mastodon import apps as mastodon_apps
+from node.api.mastodon import authorize as mastodon_authorize
+from node.api.mastodon import instance as mastodon_instance
 from node.api.mastodon import notifications as mastodon_notifications
+from node.api.mastodon import oauth as mastodon_oauth
 from node.api.mastodon import placeholders as mastodon_placeholders
 from node.api.mastodon import reactions as mastodon_reactions
 from node.api.mastodon import statuses as mastodon_statuses
 from node.api.mastodon import timelines as mastodon_timelines
 from node.api.mastodon.common import api_error_middleware, cors_middleware
-from node.appkeys import CONTEXT, DELIVERY, ENGINE, INBOX, PROCESSOR, SETTINGS
+from node.appkeys import AUTH, CONTEXT, DELIVERY, ENGINE, INBOX, PROCESSOR, SETTINGS
+from node.auth.runtime import AuthRuntime
 from node.db.engine import create_engine, migrate, sessionmaker_for
 from node.federation.actors import ActorResolver
 from node.federation.delivery import DeliveryWorker
@@ -111,6 +116,7 @@ def create_app(
             instance = await ensure_instance_actor(session, domain, urls)
         assert instance.private_key_pem is not None
         signer = Signer(instance.public_key_id, load_private_key(instance.private_key_pem))
+        app[AUTH] = AuthRuntime.create(instance.private_key_pem)
         http = make_session(
             policy=policy,
             open_mode=settings.federation.mode == "open",
@@ -184,6 +190,11 @@ def create_app(
     app.add_routes(discovery.routes)
     app.add_routes(federation.routes)
     app.add_routes(c2s.routes)
+    # The OAuth 2 server and instance metadata (PROTOCOL.md C9–C18).
+    app.add_routes(mastodon_oauth.routes)
+    app.add_routes(mastodon_authorize.routes)
+    app.add_routes(mastodon_apps.routes)
+    app.add_routes(mastodon_instance.routes)
     for table in MASTODON_ROUTES:
         app.add_routes(table)
     return app

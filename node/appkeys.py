@@ -6,14 +6,16 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config import Settings
+from node.auth.runtime import AuthRuntime
 from node.federation.delivery import DeliveryWorker
 from node.federation.inbox import Inbox
 from node.federation.processing import InboxProcessor
 from node.services.context import NodeContext
 
-__all__ = ["CONTEXT", "DELIVERY", "ENGINE", "INBOX", "PROCESSOR", "SETTINGS"]
+__all__ = ["AUTH", "CONTEXT", "DELIVERY", "ENGINE", "INBOX", "PROCESSOR", "SETTINGS"]
 
 SETTINGS = web.AppKey("settings", Settings)
+AUTH = web.AppKey("auth", AuthRuntime)
 ENGINE = web.AppKey("engine", AsyncEngine)
 CONTEXT = web.AppKey("context", NodeContext)
 INBOX = web.AppKey("inbox", Inbox)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "Account",
+    "AuthorizationCode",
     "Base",
     "Block",
     "Delivery",
@@ -32,6 +33,7 @@ __all__ = [
     "InboxItem",
     "Mention",
     "Notification",
+    "OAuthApp",
     "OutboxActivity",
     "Peer",
     "Status",
@@ -353,15 +355,63 @@ class Delivery(Base):
     delivered_at: Mapped[datetime | None]
 
 
+class OAuthApp(Base):
+    """A registered client application (PROTOCOL.md C9); the secret is kept only as a digest."""
+
+    __tablename__ = "oauth_apps"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(255))
+    website: Mapped[str | None] = mapped_column(String(2048))
+    #: The registered redirect URIs, one per line; a request must name one exactly.
+    redirect_uris: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[str] = mapped_column(String(1024))
+    #: Public identifier of the app.
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    #: SHA-256 of the client secret.
+    secret_digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class AuthorizationCode(Base):
+    """A single-use authorization code, valid ten minutes (RFC 6749 §4.1.2, RFC 7636)."""
+
+    __tablename__ = "oauth_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    #: SHA-256 of the code.
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("oauth_apps.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    redirect_uri: Mapped[str] = mapped_column(String(2048))
+    scopes: Mapped[str] = mapped_column(String(1024))
+    #: The PKCE S256 challenge, if the client sent one.
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    #: The token the code was exchanged for: revoked if the code is presented again.
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
 class Token(Base):
-    """A bearer token for scripts, bots and apps; only its SHA-256 digest is stored."""
+    """A bearer token for scripts, bots and apps; only its SHA-256 digest is stored.
+
+    ``account_id`` is empty for an app's own token (client credentials grant); ``app_id`` is
+    empty for tokens made with ``kantine tokens create``.
+    """
 
     __tablename__ = "tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    app_id: Mapped[int | None] = mapped_column(
+        ForeignKey("oauth_apps.id", ondelete="CASCADE"), index=True
+    )
     digest: Mapped[str] = mapped_column(String(64), unique=True)
-    scopes: Mapped[str] = mapped_column(String(255))
+    #: SHA-256 of the refresh token, if one was issued.
+    refresh_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(1024))
     name: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = mapped_column(default=_now)
     last_used_at: Mapped[datetime | None]
