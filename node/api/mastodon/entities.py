@@ -35,7 +35,7 @@ __all__ = [
 DEFAULT_AVATAR_PATH = "/avatars/original/missing.png"
 DEFAULT_HEADER_PATH = "/headers/original/missing.png"
 
-_ROLES = {"admin": "3", "moderator": "2", "communications": "1", "member": "-99"}
+_ROLES = {"admin": "1", "moderator": "2", "communications": "3", "member": "4"}
 _TAG = re.compile(r"<[^>]*>")
 _BREAK = re.compile(r"<br\s*/?>|</p>\s*<p>", re.IGNORECASE)
 Row = Mapping[str, Any]
@@ -135,7 +135,7 @@ def credential_account(row: Row, ctx: NodeContext, follow_requests: int) -> dict
     }
     role = row["a_role"] or "member"
     entity["role"] = {
-        "id": _ROLES.get(role, "-99"),
+        "id": _ROLES.get(role, "4"),
         "name": "" if role == "member" else role,
         "permissions": "0",
         "color": "",

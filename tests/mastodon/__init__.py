@@ -1,0 +1,1 @@
+"""Tests of the Mastodon client API, driven with the real Mastodon.py library."""
