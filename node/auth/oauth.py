@@ -103,10 +103,14 @@ def _valid_redirect_uri(uri: str) -> bool:
         return True
     if len(uri) > 2048 or any(c.isspace() for c in uri):
         return False
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
     if not parts.scheme or parts.fragment or parts.scheme.lower() in _FORBIDDEN_SCHEMES:
         return False
-    return not (parts.scheme.lower() in {"http", "https"} and not parts.hostname)
+    return not (parts.scheme.lower() in {"http", "https"} and not host)
 
 
 async def register_app(

@@ -14,9 +14,9 @@ import aiohttp
 import pytest
 from mastodon import Mastodon
 from mastodon.errors import MastodonIllegalArgumentError, MastodonUnauthorizedError
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
-from node.db.models import AuthorizationCode
+from node.db.models import AuthorizationCode, OAuthApp
 from tests.conftest import Node, NodeFactory
 from tests.mastodon.oauth_rig import (
     PASSWORD,
@@ -205,6 +205,27 @@ async def test_oauth_redirect_uri_exact_match(node: Node, redirect_uri: str) -> 
     assert status == 400 and "redirect URI is not registered" in page
     assert "csrf" not in browser.fields
     assert await code_rows(node) == 0
+
+
+@pytest.mark.parametrize(
+    "redirect_uris",
+    ["javascript:alert(1)", "https://app.example/cb#frag", "http://[::1", "https:///nohost", ""],
+)
+async def test_app_registration_refuses_bad_redirect_uris(node: Node, redirect_uris: str) -> None:
+    status, body = await _post(
+        node,
+        "/api/v1/apps",
+        data={"client_name": "Bad", "redirect_uris": redirect_uris, "scopes": "read"},
+    )
+    assert status == 422 and str(body["error"]).startswith("Validation failed")
+    status, body = await _post(
+        node,
+        "/api/v1/apps",
+        data={"client_name": "Bad", "redirect_uris": REDIRECT, "scopes": "read nonsense"},
+    )
+    assert status == 422
+    async with node.ctx.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(OAuthApp)) == 0
 
 
 async def test_unknown_client_gets_an_error_page(node: Node) -> None:
