@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from activitypub.errors import ActivityPubError, FetchError, SignatureError, VocabularyError
 from activitypub.hosts import host_of
 from activitypub.signatures import parse_signed_request
-from activitypub.vocabulary import Activity, Actor, Object, check_document, parse_activity
+from activitypub.vocabulary import Activity, Actor, Object, parse_activity
 from node.db.engine import Sessions
 from node.federation.actors import ActorResolver, actor_origin_problem
 from node.federation.intake import InboxWriter
@@ -123,8 +123,8 @@ class Inbox:
         if not self._policy.allows(key_host):
             return _reject(403, f"{key_host} is not a federation peer of this node", host=key_host)
         try:
-            document = check_document(json.loads(body))
-            activity = parse_activity(document)
+            # parse_activity runs check_document (depth, width, JSON-LD keywords) first.
+            activity = parse_activity(json.loads(body))
         except (ValueError, RecursionError, VocabularyError) as exc:
             # RecursionError: json.loads recurses per nesting level (SECURITY.md row 17).
             reason = exc.reason if isinstance(exc, VocabularyError) else "body is not valid JSON"

@@ -20,7 +20,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, select, update
 
 from activitypub.errors import ActivityPubError, FetchError, HostNotAllowedError
-from activitypub.vocabulary import Activity, check_document, parse_activity
+from activitypub.vocabulary import Activity, parse_activity
 from node.db.engine import AsyncSession
 from node.db.models import InboxItem
 from node.federation.batch import apply_creates, can_batch
@@ -128,7 +128,7 @@ class InboxProcessor:
     async def _prepare(self, item: InboxItem) -> Activity | None:
         """Parse a stored activity and do its network work; None when it is settled already."""
         try:
-            activity = parse_activity(check_document(json.loads(item.body)))
+            activity = parse_activity(json.loads(item.body))
             await prefetch(self._ctx, activity)
         except HostNotAllowedError as exc:
             await self._finish(item, "failed", f"refused: {exc.reason}")
