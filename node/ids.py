@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import itertools
+import os
 import secrets
 from datetime import UTC, datetime
 
 __all__ = ["id_for_time", "new_id"]
 
-# A per-process sequence for the low 16 bits: ids made in the same millisecond by this
-# process never collide. It starts at a random point so that two processes (server.workers)
-# rarely share a range. Process-wide like the clock it complements; it holds no request data.
-_SEQUENCE = itertools.count(secrets.randbits(16))
+# The low 16 bits: 4 bits of the process (server.workers forks processes with consecutive
+# pids, so they differ here) and a 12-bit per-process sequence, so ids made in the same
+# millisecond by one process never collide and those of two processes rarely do; writers
+# that can meet a collision retry with a fresh id. Process-wide like the clock it
+# complements; it holds no request data.
+_SEQUENCE = itertools.count(secrets.randbits(12))
+
+
+def _low() -> int:
+    return ((os.getpid() & 0xF) << 12) | (next(_SEQUENCE) & 0xFFF)
 
 
 def id_for_time(when: datetime, *, low: int = 0) -> int:
@@ -31,4 +38,4 @@ def new_id(when: datetime | None = None) -> int:
         when = now
     elif when.microsecond == 0:
         when = when.replace(microsecond=now.microsecond // 1000 * 1000)
-    return id_for_time(when, low=next(_SEQUENCE))
+    return id_for_time(when, low=_low())

@@ -17,14 +17,17 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from node.db.engine import Sessions
 from node.db.models import InboxItem
+from node.ids import new_id
 
 __all__ = ["InboxWriter"]
 
 log = logging.getLogger(__name__)
 
+_ID_ATTEMPTS = 3
 _TABLE: Table = InboxItem.__table__  # type: ignore[assignment]  # Core insert: no ORM work
 
 
@@ -75,6 +78,18 @@ class InboxWriter:
                     future.set_result(fresh)
 
     async def _insert(self, rows: list[Mapping[str, Any]]) -> set[str]:
+        for attempt in range(_ID_ATTEMPTS):
+            try:
+                return await self._insert_once(rows)
+            except IntegrityError:
+                # Not a duplicate activity (that conflict is ignored) but a row id another
+                # process made in the same millisecond: try again with fresh ids.
+                if attempt == _ID_ATTEMPTS - 1:
+                    raise
+                rows = [{**row, "id": new_id()} for row in rows]
+        raise AssertionError("unreachable")
+
+    async def _insert_once(self, rows: list[Mapping[str, Any]]) -> set[str]:
         async with self._sessions() as session, session.begin():
             postgres = session.get_bind().dialect.name == "postgresql"
             statement = (pg_insert if postgres else sqlite_insert)(_TABLE).values(list(rows))

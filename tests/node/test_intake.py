@@ -4,11 +4,13 @@ shares one commit (SECURITY.md §4: no 202 before the row is committed)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from sqlalchemy import event, func, select
 
 from node.appkeys import ENGINE
 from node.db.models import InboxItem
+from node.federation.intake import InboxWriter
 from tests.conftest import NodeFactory
 from tests.node.rig import peers, post_activity
 
@@ -47,3 +49,33 @@ async def test_concurrent_activities_share_commits_and_stay_exactly_once(
     assert rows == distinct == 60
     # 62 requests arrived together; they were written in fewer commits than requests.
     assert 1 <= commits < 62
+
+
+async def test_a_row_id_taken_by_another_process_is_retried(make_node: NodeFactory) -> None:
+    """Two processes can make the same id in one millisecond; the writer takes a fresh one
+    instead of failing every request of the group (found with server.workers = 2)."""
+    node = await make_node("finance", "127.0.0.2")
+    writer = InboxWriter(node.ctx.sessions)
+    now = datetime.now(UTC)
+    row = {
+        "id": 1234567,
+        "actor_uri": "http://127.0.0.4/users/carol",
+        "host": "127.0.0.4",
+        "body": "{}",
+        "recipient_id": None,
+        "state": "done",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "locked_until": None,
+        "received_at": now,
+        "applied_at": None,
+        "error": None,
+    }
+    assert await writer.write({**row, "activity_id": "http://127.0.0.4/a/1"})
+    assert await writer.write({**row, "activity_id": "http://127.0.0.4/a/2"})  # same id
+    assert not await writer.write({**row, "activity_id": "http://127.0.0.4/a/2"})
+    async with node.ctx.sessions() as session:
+        ids = list(
+            (await session.execute(select(InboxItem.id).order_by(InboxItem.activity_id))).scalars()
+        )
+    assert len(ids) == 2 and ids[0] == 1234567 and ids[1] != 1234567
