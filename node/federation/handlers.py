@@ -18,10 +18,9 @@ from activitypub.errors import ActivityPubError, HostNotAllowedError
 from activitypub.hosts import host_of
 from activitypub.vocabulary import Activity, Actor, Object, parse_object
 from node.db.engine import AsyncSession
-from node.db.models import Account, Block, Favourite, Follow, Status, StatusEdit, Tombstone
+from node.db.models import Account, Block, Favourite, Follow, Status, Tombstone
 from node.federation.actors import actor_origin_problem
 from node.federation.notes import fetch_thread, is_relevant, store_note
-from node.ids import new_id
 from node.services.actions import send_accept
 from node.services.context import NodeContext
 from node.services.graph import (
@@ -35,7 +34,7 @@ from node.services.graph import (
     remove_follow,
     remove_reblog,
 )
-from node.services.statuses import fan_out
+from node.services.statuses import fan_out, remember_version
 from node.services.visibility import can_see
 
 __all__ = ["HANDLERS", "Handler", "prefetch"]
@@ -135,15 +134,7 @@ async def on_update(
         return "ignored: not a post of this actor"
     if obj.updated is None or (status.edited_at is not None and obj.updated <= status.edited_at):
         return "ignored: not newer"
-    session.add(
-        StatusEdit(
-            id=new_id(),
-            status_id=status.id,
-            content=status.content,
-            summary=status.summary,
-            sensitive=status.sensitive,
-        )
-    )
+    remember_version(session, status)
     status.content = ctx.sanitizer.clean(obj.content or "")
     status.summary = ctx.sanitizer.clean_text(obj.summary or "")[:1000]
     status.sensitive = obj.sensitive or bool(obj.summary)

@@ -142,17 +142,21 @@ async def follow(
     return row
 
 
+async def _follow_row(session: AsyncSession, follower_id: int, target_id: int) -> Follow | None:
+    return (
+        await session.execute(
+            select(Follow).where(
+                Follow.account_id == follower_id, Follow.target_account_id == target_id
+            )
+        )
+    ).scalar_one_or_none()
+
+
 async def accept_follow_request(
     ctx: NodeContext, session: AsyncSession, target: Account, follower: Account
 ) -> bool:
     """A locked local account accepts a pending follower."""
-    row = (
-        await session.execute(
-            select(Follow).where(
-                Follow.account_id == follower.id, Follow.target_account_id == target.id
-            )
-        )
-    ).scalar_one_or_none()
+    row = await _follow_row(session, follower.id, target.id)
     if row is None:
         return False
     row.state = "accepted"
@@ -164,13 +168,7 @@ async def unfollow(
     ctx: NodeContext, session: AsyncSession, follower: Account, target: Account
 ) -> bool:
     """Stop following; the remote side gets ``Undo(Follow)`` (A9)."""
-    row = (
-        await session.execute(
-            select(Follow).where(
-                Follow.account_id == follower.id, Follow.target_account_id == target.id
-            )
-        )
-    ).scalar_one_or_none()
+    row = await _follow_row(session, follower.id, target.id)
     if row is None:
         return False
     follow_uri = row.uri

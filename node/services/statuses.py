@@ -41,6 +41,7 @@ __all__ = [
     "find_account",
     "note_for",
     "post_status",
+    "remember_version",
     "save_tags",
 ]
 
@@ -251,6 +252,19 @@ async def post_status(
     return status
 
 
+def remember_version(session: AsyncSession, status: Status) -> None:
+    """Keep the current text of *status* in its edit history before it changes."""
+    session.add(
+        StatusEdit(
+            id=new_id(),
+            status_id=status.id,
+            content=status.content,
+            summary=status.summary,
+            sensitive=status.sensitive,
+        )
+    )
+
+
 async def edit_local_status(
     ctx: NodeContext,
     session: AsyncSession,
@@ -268,15 +282,7 @@ async def edit_local_status(
     """
     if not text.strip() or len(text) > MAX_TEXT:
         raise PostError(f"a post needs between 1 and {MAX_TEXT} characters")
-    session.add(
-        StatusEdit(
-            id=new_id(),
-            status_id=status.id,
-            content=status.content,
-            summary=status.summary,
-            sensitive=status.sensitive,
-        )
-    )
+    remember_version(session, status)
 
     async def lookup(user: str, host: str | None) -> Account | None:
         return await find_account(ctx, session, user, host)
