@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pytest_aiohttp import AiohttpServer
@@ -26,38 +24,12 @@ from activitypub.errors import FetchError, HostNotAllowedError
 from activitypub.hosts import StaticHostPolicy
 from activitypub.keys import generate_private_key
 from activitypub.signatures import parse_signed_request
+from tests.activitypub.resolvers import FixedResolver as FakeResolver
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 AS2 = "application/activity+json"
 LD_AS2 = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
-
-
-class FakeResolver(AbstractResolver):
-    """Answers every name with fixed addresses, as a DNS server under test control would."""
-
-    def __init__(self, addresses: list[str]) -> None:
-        self.addresses = addresses
-        self.asked: list[str] = []
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        self.asked.append(host)
-        return [
-            ResolveResult(
-                hostname=host,
-                host=address,
-                port=port,
-                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST,
-            )
-            for address in self.addresses
-        ]
-
-    async def close(self) -> None:
-        return None
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from typing import Any, Literal
 from xml.etree import ElementTree
 
 import pytest
 from aiohttp import web
-from aiohttp.abc import AbstractResolver, ResolveResult
 from pytest_aiohttp import AiohttpServer
 
 from activitypub.client import FederationClient, make_session
@@ -27,6 +25,7 @@ from activitypub.nodeinfo import (
     nodeinfo_document,
     nodeinfo_links,
 )
+from tests.activitypub.resolvers import FixedResolver as LoopbackResolver
 
 PROTOCOLS = {
     "activitypub",
@@ -185,25 +184,6 @@ def test_host_meta_escapes_the_base_url() -> None:
     link = root.find("{http://docs.oasis-open.org/ns/xri/xrd-1.0}Link")
     assert link is not None
     assert link.get("template") == 'https://h.test/a&b"<c>/.well-known/webfinger?resource={uri}'
-
-
-class LoopbackResolver(AbstractResolver):
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        return [
-            ResolveResult(
-                hostname=host,
-                host="127.0.0.1",
-                port=port,
-                family=socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST,
-            )
-        ]
-
-    async def close(self) -> None:
-        return None
 
 
 async def test_nodeinfo_served_and_fetched_over_loopback(aiohttp_server: AiohttpServer) -> None:

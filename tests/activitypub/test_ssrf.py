@@ -9,13 +9,12 @@ are real.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.abc import AbstractResolver
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pytest_aiohttp import AiohttpServer
@@ -25,6 +24,7 @@ from activitypub.errors import HostNotAllowedError
 from activitypub.hosts import GuardedResolver, StaticHostPolicy, address_allowed, literal_address
 from activitypub.keys import generate_private_key
 from activitypub.webfinger import resolve_handle
+from tests.activitypub.resolvers import FixedResolver as HostileResolver
 
 BLOCKED = [
     "127.0.0.1",
@@ -48,33 +48,6 @@ BLOCKED = [
 
 OPEN = StaticHostPolicy(mode="open", allow=frozenset())
 SEEN = web.AppKey("seen", list[str])
-
-
-class HostileResolver(AbstractResolver):
-    """A DNS server under attacker control: every name resolves to ``addresses``."""
-
-    def __init__(self, addresses: list[str]) -> None:
-        self.addresses = addresses
-        self.asked: list[str] = []
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        self.asked.append(host)
-        return [
-            ResolveResult(
-                hostname=host,
-                host=address,
-                port=port,
-                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST,
-            )
-            for address in self.addresses
-        ]
-
-    async def close(self) -> None:
-        return None
 
 
 @pytest.fixture

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
@@ -25,30 +23,10 @@ from activitypub.webfinger import (
     parse_resource,
     resolve_handle,
 )
+from tests.activitypub.resolvers import FixedResolver as LoopbackResolver
 
 LD_AS2 = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 REQUESTS = web.AppKey("requests", list[dict[str, str]])
-
-
-class LoopbackResolver(AbstractResolver):
-    """Resolves every name to 127.0.0.1 so named peers can run on loopback."""
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        return [
-            ResolveResult(
-                hostname=host,
-                host="127.0.0.1",
-                port=port,
-                family=socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST,
-            )
-        ]
-
-    async def close(self) -> None:
-        return None
 
 
 @pytest.mark.parametrize(
