@@ -28,7 +28,7 @@ from node.auth.tokens import authenticate
 from node.cli.database import initialise
 from node.db.engine import Sessions, create_engine, sessionmaker_for
 from node.db.models import Account, Follow, Status
-from node.federation.delivery import PeerDeliveryState, delivery_report
+from node.federation.delivery_admin import PeerDeliveryState, delivery_report
 from node.federation.documents import Urls
 from node.federation.policy import list_peers
 from node.ids import new_id

@@ -11,7 +11,7 @@ from config import Settings
 from node.cli.database import open_database
 from node.cli.errors import CommandError
 from node.cli.tables import age, render_table, timestamp
-from node.federation.delivery import delivery_report, list_failed, retry_failed, retry_now
+from node.federation.delivery_admin import delivery_report, list_failed, retry_failed, retry_now
 from node.federation.policy import list_peers, set_peer
 
 __all__ = ["run_deliveries", "run_peer_decision", "run_peers_list"]

@@ -27,7 +27,7 @@ from activitypub.signatures import sign_request
 from node.appkeys import DELIVERY
 from node.db.engine import create_engine
 from node.db.models import Account, Delivery, Follow, InboxItem, Status
-from node.federation.delivery import retry_now
+from node.federation.delivery_admin import retry_now
 from node.services.statuses import find_account, post_status
 from tests.conftest import NodeFactory, free_port
 from tests.node.rig import AS2, Peer, peers

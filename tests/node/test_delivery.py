@@ -26,15 +26,8 @@ from activitypub.signatures import parse_signed_request
 from node.db import create_engine, migrate, sessionmaker_for
 from node.db.models import Account, Delivery, OutboxActivity
 from node.federation import retry
-from node.federation.delivery import (
-    DeliveryWorker,
-    claim,
-    delivery_report,
-    enqueue,
-    list_failed,
-    retry_failed,
-    retry_now,
-)
+from node.federation.delivery import DeliveryWorker, claim, enqueue
+from node.federation.delivery_admin import delivery_report, list_failed, retry_failed, retry_now
 from node.ids import id_for_time, new_id
 
 __all__: list[str] = []
