@@ -25,9 +25,10 @@ from node.api.mastodon import oauth as mastodon_oauth
 from node.api.mastodon import placeholders as mastodon_placeholders
 from node.api.mastodon import reactions as mastodon_reactions
 from node.api.mastodon import statuses as mastodon_statuses
+from node.api.mastodon import streaming as mastodon_streaming
 from node.api.mastodon import timelines as mastodon_timelines
 from node.api.mastodon.common import api_error_middleware, cors_middleware
-from node.appkeys import AUTH, CONTEXT, DELIVERY, ENGINE, INBOX, PROCESSOR, SETTINGS
+from node.appkeys import AUTH, CONTEXT, DELIVERY, ENGINE, INBOX, PROCESSOR, SETTINGS, STREAMS
 from node.auth.runtime import AuthRuntime
 from node.db.engine import create_engine, migrate, sessionmaker_for
 from node.federation.actors import ActorResolver
@@ -38,7 +39,9 @@ from node.federation.policy import FederationPolicy
 from node.federation.processing import InboxProcessor
 from node.services.accounts import ensure_instance_actor
 from node.services.context import NodeContext
+from node.services.events import attach
 from node.services.publishing import Publisher
+from node.services.streams import StreamBus
 
 __all__ = ["MASTODON_ROUTES", "create_app"]
 
@@ -50,6 +53,7 @@ MASTODON_ROUTES: tuple[web.RouteTableDef, ...] = (
     mastodon_timelines.routes,
     mastodon_notifications.routes,
     mastodon_placeholders.routes,
+    mastodon_streaming.routes,
 )
 
 log = logging.getLogger(__name__)
@@ -108,6 +112,9 @@ def create_app(
         )
         await migrate(engine)
         sessions = sessionmaker_for(engine)
+        # Committed posts, edits, deletes and notifications reach open streams (C30–C32).
+        streams = app[STREAMS] = StreamBus(sessions, settings.database_url)
+        attach(sessions, streams.publish)
         urls = Urls(settings.base_url)
         domain = settings.node.domain.lower()
         policy = FederationPolicy.from_settings(settings.federation, own_host=domain)
@@ -165,7 +172,10 @@ def create_app(
             window=timedelta(seconds=settings.federation.signature_window_seconds),
             on_stored=processor.wake,
         )
-        tasks = [asyncio.create_task(_refresh_policy(policy, ctx), name="policy-refresh")]
+        tasks = [
+            asyncio.create_task(_refresh_policy(policy, ctx), name="policy-refresh"),
+            asyncio.create_task(streams.run(), name="stream-bus"),
+        ]
         if run_workers:
             tasks.append(asyncio.create_task(processor.run(), name="inbox-worker"))
             tasks.append(asyncio.create_task(delivery.run(), name="delivery-worker"))

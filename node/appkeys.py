@@ -11,8 +11,9 @@ from node.federation.delivery import DeliveryWorker
 from node.federation.inbox import Inbox
 from node.federation.processing import InboxProcessor
 from node.services.context import NodeContext
+from node.services.streams import StreamBus
 
-__all__ = ["AUTH", "CONTEXT", "DELIVERY", "ENGINE", "INBOX", "PROCESSOR", "SETTINGS"]
+__all__ = ["AUTH", "CONTEXT", "DELIVERY", "ENGINE", "INBOX", "PROCESSOR", "SETTINGS", "STREAMS"]
 
 SETTINGS = web.AppKey("settings", Settings)
 AUTH = web.AppKey("auth", AuthRuntime)
@@ -21,3 +22,4 @@ CONTEXT = web.AppKey("context", NodeContext)
 INBOX = web.AppKey("inbox", Inbox)
 PROCESSOR = web.AppKey("processor", InboxProcessor)
 DELIVERY = web.AppKey("delivery", DeliveryWorker)
+STREAMS = web.AppKey("streams", StreamBus)

@@ -33,6 +33,7 @@ from node.federation.notes import (
 )
 from node.ids import new_id
 from node.services.context import NodeContext
+from node.services.events import record
 from node.services.graph import insert_ignore
 from node.services.tags import TagIds, link_tags
 
@@ -244,6 +245,10 @@ async def apply_creates(
         await session.execute(insert_ignore(session, HomeFeedEntry), owners)
     if notifications:
         await session.execute(insert_ignore(session, Notification), notifications)
+    for row in rows:
+        record(session, "update", row["id"])
+    for notice in notifications:
+        record(session, "notification", notice["id"])
     return outcomes
 
 

@@ -23,6 +23,7 @@ from node.federation.actors import actor_origin_problem
 from node.federation.notes import fetch_thread, is_relevant, store_note
 from node.services.actions import send_accept
 from node.services.context import NodeContext
+from node.services.events import record
 from node.services.graph import (
     add_block,
     add_favourite,
@@ -139,6 +140,7 @@ async def on_update(
     status.summary = ctx.sanitizer.clean_text(obj.summary or "")[:1000]
     status.sensitive = obj.sensitive or bool(obj.summary)
     status.edited_at = min(obj.updated, datetime.now(UTC))
+    record(session, "status.update", status.id)
     return "edited"
 
 
@@ -170,6 +172,7 @@ async def on_delete(
             .where(Status.id == status.in_reply_to_id, Status.replies_count > 0)
             .values(replies_count=Status.replies_count - 1)
         )
+    record(session, "delete", status.id, visibility=status.visibility)
     await session.delete(status)
     return "deleted"
 

@@ -20,6 +20,7 @@ from node.db.engine import AsyncSession
 from node.db.models import Account, Follow, Mention, Status, Tombstone
 from node.ids import new_id
 from node.services.context import NodeContext
+from node.services.events import record
 from node.services.graph import notify
 from node.services.statuses import fan_out
 from node.services.tags import link_tags
@@ -246,6 +247,7 @@ async def store_note(
         )
     await session.execute(link_children([note.id]))
     status = Status(**row)
+    record(session, "update", status.id)
     if fan:
         await fan_out(session, status, [a.id for a in mentioned])
         for account in mentioned:

@@ -37,6 +37,7 @@ from node.db.models import (
     UTCDateTime,
 )
 from node.ids import new_id
+from node.services.events import record
 
 __all__ = [
     "add_block",
@@ -71,8 +72,9 @@ async def notify(
     if not recipient.local or recipient.id == sender.id:
         return
     # One statement: the block check (either direction) is part of the INSERT.
+    notification_id = new_id()
     row = select(
-        literal(new_id(), BigInteger()),
+        literal(notification_id, BigInteger()),
         literal(recipient.id, BigInteger()),
         literal(kind, String()),
         literal(sender.id, BigInteger()),
@@ -81,6 +83,7 @@ async def notify(
     ).where(~exists().where(_blocks_between(recipient.id, sender.id)))
     columns = ["id", "account_id", "type", "from_account_id", "status_id", "created_at"]
     await session.execute(insert_ignore(session, Notification).from_select(columns, row))
+    record(session, "notification", notification_id)  # a blocked one is simply not found
 
 
 def _blocks_between(account_id: int, other_id: int) -> ColumnElement[bool]:
@@ -229,6 +232,7 @@ async def add_reblog(
         update(Status).where(Status.id == status.id).values(reblogs_count=Status.reblogs_count + 1)
     )
     await session.flush()
+    record(session, "update", reblog.id)
     await notify(session, author, "reblog", account, status.id)
     return reblog
 

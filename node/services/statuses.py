@@ -28,6 +28,7 @@ from node.db.models import (
 from node.federation.documents import iso, note_document
 from node.ids import new_id
 from node.services.context import NodeContext
+from node.services.events import record
 from node.services.graph import insert_ignore, notify
 from node.services.tags import link_tags
 from node.services.text import render_text
@@ -228,6 +229,7 @@ async def post_status(
         )
     await session.flush()
     await fan_out(session, status, [m.id for m in mentions if m.local])
+    record(session, "update", status.id)
     for account in mentions:
         await notify(session, account, "mention", author, status.id)
     if visibility != "local":
@@ -303,6 +305,7 @@ async def edit_local_status(
     await session.execute(delete(StatusTag).where(StatusTag.status_id == status.id))
     await save_tags(session, status.id, rendered.hashtags)
     await session.flush()
+    record(session, "status.update", status.id)
     if status.visibility != "local":
         note = await note_for(ctx, session, status, author)
         await ctx.publisher.publish(
@@ -352,6 +355,7 @@ async def delete_local_status(
     await session.execute(insert_ignore(session, Tombstone).values(uri=status.uri, deleted_at=now))
     await session.delete(status)
     await session.flush()
+    record(session, "delete", status.id, visibility=visibility)
     if visibility == "local":
         return
     to = (

@@ -29,7 +29,7 @@ from node.api.mastodon.queries import (
 from node.db.engine import AsyncSession
 from node.db.models import Account, Notification, Status
 
-__all__ = ["TYPES", "routes"]
+__all__ = ["TYPES", "notification_select", "routes"]
 
 routes = ApiRoutes()
 
@@ -39,7 +39,7 @@ TYPES = ("mention", "status", "reblog", "follow", "follow_request", "favourite",
 _SENDER = aliased(Account, name="sender")
 
 
-def _select(viewer: Viewer) -> Select[Any]:
+def notification_select(viewer: Viewer) -> Select[Any]:
     """The viewer's notifications with sender and status; a status the viewer can no longer
     see is not shown (the notification stays hidden with it)."""
     return (
@@ -89,7 +89,7 @@ async def list_notifications(request: web.Request) -> web.StreamResponse:
     ``account_id`` and paging (40 by default, at most 80)."""
     viewer = await signed_in(request, "read:notifications")
     wanted = page(request, default=40, maximum=80)
-    query = _select(viewer)
+    query = notification_select(viewer)
     types = _types(request, "types")
     if types:
         query = query.where(Notification.type.in_(types))
@@ -115,7 +115,7 @@ async def show_notification(request: web.Request) -> web.StreamResponse:
     viewer = await signed_in(request, "read:notifications")
     ctx = context_of(request)
     async with ctx.sessions() as session:
-        query = _select(viewer).where(Notification.id == path_id(request))
+        query = notification_select(viewer).where(Notification.id == path_id(request))
         rows = list((await session.execute(query)).mappings().all())
         if not rows:
             raise ApiError(404, "Record not found")

@@ -1,0 +1,193 @@
+"""Streams and what each shows one viewer (PROTOCOL.md C31; SECURITY.md row 11).
+
+A stream event names a status or a notification; :func:`render` loads it *for the viewer*
+with the same select and the same visibility predicate as the REST timelines
+(``queries.status_select``, ``notifications.notification_select``), and decides per
+subscribed channel whether it belongs there: the home feed for ``user``, the public
+timeline rules for ``public*`` and ``hashtag*``, direct messages for ``direct``.
+Whatever the viewer may not see renders to nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import exists
+
+from node.api.mastodon.common import ApiError
+from node.api.mastodon.entities import notification_entity, status_entity
+from node.api.mastodon.notifications import notification_select
+from node.api.mastodon.queries import RECORD, Viewer, status_select, viewer_flags
+from node.db.engine import AsyncSession
+from node.db.models import HomeFeedEntry, Notification, Status
+from node.services.context import NodeContext
+from node.services.events import StreamEvent
+from node.services.text import normalise_tag
+
+__all__ = ["STREAMS", "Channel", "Message", "channel", "render"]
+
+#: The streams Kantine serves (``list`` waits for lists).
+STREAMS = frozenset(
+    {
+        "user",
+        "user:notification",
+        "public",
+        "public:media",
+        "public:local",
+        "public:local:media",
+        "public:remote",
+        "public:remote:media",
+        "hashtag",
+        "hashtag:local",
+        "direct",
+    }
+)
+
+_PUBLIC_DELETES = {"public", "unlisted", "local"}
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One subscribed stream: its name and, for hashtag streams, the (folded) tag."""
+
+    name: str
+    tag: str = ""
+
+    @property
+    def stream(self) -> list[str]:
+        """The ``stream`` field of a WebSocket message (``["hashtag", "tag"]``)."""
+        return [self.name, self.tag] if self.tag else [self.name]
+
+    @property
+    def scope(self) -> str:
+        """The scope a token needs for this stream (Mastodon ≥ 4.2, CVE-2025-62176)."""
+        return "read:notifications" if self.name == "user:notification" else "read:statuses"
+
+
+@dataclass(frozen=True)
+class Message:
+    """An event for one channel: the event name and its payload string (C31)."""
+
+    channel: Channel
+    event: str
+    payload: str
+
+
+def channel(name: str, tag: str | None = None) -> Channel:
+    """The channel *name* (with *tag* for hashtag streams), or 400 for an unknown one."""
+    if name not in STREAMS:
+        raise ApiError(400, "Unknown stream type")
+    if name.startswith("hashtag"):
+        folded = normalise_tag((tag or "").lstrip("#"))[:255]
+        if not folded:
+            raise ApiError(400, "A hashtag stream needs a tag")
+        return Channel(name, folded)
+    return Channel(name)
+
+
+def _public(row: Mapping[str, Any], viewer: Viewer, name: str) -> bool:
+    """The public timeline's rules (``timelines._public``): no boosts, no replies to others."""
+    shown = {"public", "local"} if viewer.local else {"public"}
+    if row["s_visibility"] not in shown or row["s_reblog_of_id"] is not None:
+        return False
+    replied = row["s_in_reply_to_account_id"]
+    if replied is not None and replied != row["s_account_id"]:
+        return False
+    if ":local" in name and not row["s_local"]:
+        return False
+    if ":remote" in name and row["s_local"]:
+        return False
+    return not (name.endswith(":media") and (row["s_attachments_json"] or "[]") == "[]")
+
+
+def _belongs(row: Mapping[str, Any], viewer: Viewer, chan: Channel) -> bool:
+    name = chan.name
+    if name == "user":
+        return bool(row["in_home"])
+    if name == "direct":
+        return bool(row["s_visibility"] == "direct")
+    if name.startswith("public"):
+        return _public(row, viewer, name)
+    if name.startswith("hashtag"):
+        tags = (row["s_tags"] or "").split(RECORD)
+        scope = "public:local" if name == "hashtag:local" else "public"
+        return chan.tag in tags and _public(row, viewer, scope)
+    return False
+
+
+async def _statuses(
+    session: AsyncSession,
+    ctx: NodeContext,
+    viewer: Viewer,
+    channels: Collection[Channel],
+    item: StreamEvent,
+) -> list[Message]:
+    in_home = exists().where(
+        HomeFeedEntry.account_id == viewer.id, HomeFeedEntry.status_id == Status.id
+    )
+    query = status_select(viewer, in_home.label("in_home")).where(Status.id == item.id)
+    row = (await session.execute(query)).mappings().first()
+    if row is None:
+        return []
+    wanted = [chan for chan in channels if _belongs(row, viewer, chan)]
+    if not wanted:
+        return []
+    flags = await viewer_flags(session, viewer, [row["s_id"], row["o_id"]])
+    payload = _encode(status_entity(row, ctx, flags, signed_in=True))
+    return [Message(chan, item.kind, payload) for chan in wanted]
+
+
+async def _notification(
+    session: AsyncSession,
+    ctx: NodeContext,
+    viewer: Viewer,
+    channels: Collection[Channel],
+    item: StreamEvent,
+) -> list[Message]:
+    wanted = [chan for chan in channels if chan.name in {"user", "user:notification"}]
+    if not wanted:
+        return []
+    query = notification_select(viewer).where(Notification.id == item.id)
+    row = (await session.execute(query)).mappings().first()
+    if row is None:  # someone else's, or about a status the viewer may not see
+        return []
+    flags = await viewer_flags(session, viewer, [row["s_id"], row["o_id"]])
+    payload = _encode(notification_entity(row, ctx, flags))
+    return [Message(chan, "notification", payload) for chan in wanted]
+
+
+def _deletes(channels: Collection[Channel], item: StreamEvent) -> list[Message]:
+    """A deleted status's bare id: on the user and direct streams (clients drop what they
+    hold), on public ones only when the status was public there."""
+    return [
+        Message(chan, "delete", str(item.id))
+        for chan in channels
+        if chan.name in {"user", "direct"} or item.visibility in _PUBLIC_DELETES
+    ]
+
+
+async def render(
+    session: AsyncSession,
+    ctx: NodeContext,
+    viewer: Viewer,
+    channels: Collection[Channel],
+    item: StreamEvent,
+) -> list[Message]:
+    """What *item* shows *viewer* on each of *channels*; empty when nothing (C31)."""
+    if not channels:
+        return []
+    if item.kind == "delete":
+        return _deletes(channels, item)
+    if item.kind == "notification":
+        return await _notification(session, ctx, viewer, channels, item)
+    statuses = [chan for chan in channels if chan.name != "user:notification"]
+    if not statuses:
+        return []
+    return await _statuses(session, ctx, viewer, statuses, item)
+
+
+def _encode(entity: dict[str, Any]) -> str:
+    return json.dumps(entity, ensure_ascii=False, separators=(",", ":"))
