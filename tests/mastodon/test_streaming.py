@@ -110,6 +110,13 @@ async def test_user_stream_shows_posts_mentions_and_deletes(
         notification = json.loads((await _next(ws, "notification"))["payload"])
         assert notification["type"] == "mention"
         assert notification["account"]["username"] == "bob"
+        status, _ = await raw(
+            local.node, "PUT", f"/api/v1/statuses/{post_id}", local.bob_token,
+            data={"status": "hello again"},
+        )  # fmt: skip
+        assert status == 200
+        edited = json.loads((await _next(ws, "status.update"))["payload"])
+        assert edited["id"] == post_id and "hello again" in edited["content"]
         status, _ = await raw(local.node, "DELETE", f"/api/v1/statuses/{post_id}", local.bob_token)
         assert status == 200
         assert (await _next(ws, "delete"))["payload"] == post_id
