@@ -19,11 +19,16 @@ from node.api import c2s, discovery, federation
 from node.api.mastodon import accounts as mastodon_accounts
 from node.api.mastodon import apps as mastodon_apps
 from node.api.mastodon import authorize as mastodon_authorize
+from node.api.mastodon import curation as mastodon_curation
+from node.api.mastodon import follow_requests as mastodon_follow_requests
 from node.api.mastodon import instance as mastodon_instance
+from node.api.mastodon import markers as mastodon_markers
 from node.api.mastodon import notifications as mastodon_notifications
 from node.api.mastodon import oauth as mastodon_oauth
 from node.api.mastodon import placeholders as mastodon_placeholders
+from node.api.mastodon import profile as mastodon_profile
 from node.api.mastodon import reactions as mastodon_reactions
+from node.api.mastodon import search as mastodon_search
 from node.api.mastodon import statuses as mastodon_statuses
 from node.api.mastodon import streaming as mastodon_streaming
 from node.api.mastodon import timelines as mastodon_timelines
@@ -47,11 +52,16 @@ __all__ = ["MASTODON_ROUTES", "create_app"]
 
 #: The Mastodon client API's route tables (PROTOCOL.md §6.4), fixed paths before ``{id}`` ones.
 MASTODON_ROUTES: tuple[web.RouteTableDef, ...] = (
+    mastodon_search.routes,
+    mastodon_profile.routes,
     mastodon_accounts.routes,
     mastodon_statuses.routes,
     mastodon_reactions.routes,
     mastodon_timelines.routes,
     mastodon_notifications.routes,
+    mastodon_curation.routes,
+    mastodon_follow_requests.routes,
+    mastodon_markers.routes,
     mastodon_placeholders.routes,
     mastodon_streaming.routes,
 )

@@ -20,7 +20,7 @@ from node.api.common import (
 )
 from node.appkeys import CONTEXT, INBOX, SETTINGS
 from node.db.engine import AsyncSession
-from node.db.models import Account, Follow, OutboxActivity, Status, Tombstone
+from node.db.models import Account, Follow, OutboxActivity, Pin, Status, Tombstone
 from node.federation.actors import KnownKey
 from node.federation.documents import actor_document, ordered_collection
 from node.services.accounts import INSTANCE_USERNAME, local_account
@@ -214,12 +214,21 @@ async def get_following(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/users/{username}/collections/featured")
 async def get_featured(request: web.Request) -> web.StreamResponse:
-    """Pinned posts (D19); pinning arrives with the client API."""
+    """Pinned posts as Notes (D19): only public and unlisted posts can be pinned (C20)."""
     ctx = request.app[CONTEXT]
     async with ctx.sessions() as session:
         owner = await _account_or_404(session, request)
+        pinned = (
+            await session.execute(
+                select(Status)
+                .join(Pin, Pin.status_id == Status.id)
+                .where(Pin.account_id == owner.id, Status.visibility.in_(("public", "unlisted")))
+                .order_by(Pin.id.desc())
+            )
+        ).scalars()
+        items: list[Any] = [await note_for(ctx, session, status, owner) for status in pinned]
     assert owner.featured_url is not None
-    return activity_json(ordered_collection(owner.featured_url, total=0, items=[]))
+    return activity_json(ordered_collection(owner.featured_url, total=len(items), items=items))
 
 
 @routes.get("/users/{username}/outbox")

@@ -25,17 +25,21 @@ __all__ = [
     "AuthorizationCode",
     "Base",
     "Block",
+    "Bookmark",
     "Delivery",
     "Favourite",
     "Follow",
     "HomeFeedEntry",
     "IdempotencyKey",
     "InboxItem",
+    "Marker",
     "Mention",
+    "Mute",
     "Notification",
     "OAuthApp",
     "OutboxActivity",
     "Peer",
+    "Pin",
     "Status",
     "StatusEdit",
     "StatusTag",
@@ -449,3 +453,60 @@ class IdempotencyKey(Base):
     #: None while the post is being made, or after it was deleted.
     status_id: Mapped[int | None] = mapped_column(ForeignKey("statuses.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Bookmark(Base):
+    """A status a local account saved for later (PROTOCOL.md C20, C21)."""
+
+    __tablename__ = "bookmarks"
+    __table_args__ = (UniqueConstraint("account_id", "status_id", name="uq_bookmarks_pair"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    status_id: Mapped[int] = mapped_column(
+        ForeignKey("statuses.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Pin(Base):
+    """A local account's own post pinned to its profile (the ``featured`` collection, C20)."""
+
+    __tablename__ = "pins"
+    __table_args__ = (UniqueConstraint("account_id", "status_id", name="uq_pins_pair"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    status_id: Mapped[int] = mapped_column(
+        ForeignKey("statuses.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Mute(Base):
+    """``account`` hides ``target`` from its timelines without telling anyone (C19)."""
+
+    __tablename__ = "mutes"
+    __table_args__ = (UniqueConstraint("account_id", "target_account_id", name="uq_mutes_pair"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    target_account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Marker(Base):
+    """Where a person stopped reading a timeline, shared between their apps (C28)."""
+
+    __tablename__ = "markers"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: ``home`` or ``notifications``.
+    timeline: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_read_id: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=_now)

@@ -150,7 +150,13 @@ async def test_idor_every_id_route(make_node: NodeFactory) -> None:
     async with node.ctx.sessions() as session:
         notification = await session.scalar(select(Notification.id).limit(1))
     assert notification is not None  # carol's follow of alice
-    targets = {"statuses": world.posts["direct"], "notifications": notification}
+    _, me = await raw(node, "GET", "/api/v1/accounts/verify_credentials", world.tokens["author"])
+    # follow_requests/{id} names an account: carol has no pending request from alice.
+    targets = {
+        "statuses": world.posts["direct"],
+        "notifications": notification,
+        "follow_requests": int(me["id"]),
+    }
     # Account routes are public by design (as on Mastodon); what they list is checked above.
     public_by_design = {"accounts"}
     probed = 0

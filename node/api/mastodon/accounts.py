@@ -26,7 +26,7 @@ from node.api.mastodon.common import ApiError, ApiRoutes, json_response, link_he
 from node.api.mastodon.entities import account_entity, credential_account, relationship_entity
 from node.api.mastodon.queries import Viewer, account_select, newest_first, paged, status_select
 from node.db.engine import AsyncSession
-from node.db.models import Account, Block, Follow, Status, StatusTag, Tag
+from node.db.models import Account, Block, Follow, Mute, Pin, Status, StatusTag, Tag
 from node.services import actions
 from node.services.actions import ActionError
 from node.services.statuses import find_account
@@ -42,7 +42,7 @@ _MAX_RELATIONSHIPS = 40
 async def relationships_for(
     session: AsyncSession, viewer: Viewer, ids: list[int]
 ) -> list[dict[str, Any]]:
-    """Relationships (C38) of the viewer with each of *ids*: follows and blocks in one query."""
+    """Relationships (C38) of the viewer with each of *ids*: follows, blocks, mutes in one query."""
     me = viewer.id
     query = union_all(
         select(Follow.target_account_id.label("other"), Follow.state.label("kind")).where(
@@ -56,6 +56,9 @@ async def relationships_for(
         ),
         select(Block.account_id, literal("blocked_by")).where(
             Block.target_account_id == me, Block.account_id.in_(ids)
+        ),
+        select(Mute.target_account_id, literal("muting")).where(
+            Mute.account_id == me, Mute.target_account_id.in_(ids)
         ),
     )
     names = {
@@ -130,7 +133,7 @@ async def show_account(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/v1/accounts/{id}/statuses")
 async def account_statuses(request: web.Request) -> web.StreamResponse:
-    """An account's posts the caller may see, newest first (C19; ``pinned`` is empty for now)."""
+    """An account's posts the caller may see, newest first (C19; ``pinned``: its pinned posts)."""
     viewer = await maybe_viewer(request, "read:statuses")
     ctx = context_of(request)
     account_id = path_id(request)
@@ -159,7 +162,9 @@ async def account_statuses(request: web.Request) -> web.StreamResponse:
     async with ctx.sessions() as session:
         await account_row(session, account_id)
         if flag(request.query.get("pinned"), "pinned"):
-            return json_response([])
+            query = query.where(
+                Status.id.in_(select(Pin.status_id).where(Pin.account_id == account_id))
+            )
         rows = newest_first(
             (await session.execute(paged(query, Status.id, wanted))).mappings().all(),
             wanted,

@@ -244,7 +244,11 @@ def _status_body(
     }
     if signed_in:
         entity.update(
-            favourited="f" in own, reblogged="r" in own, bookmarked=False, muted=False, pinned=False
+            favourited="f" in own,
+            reblogged="r" in own,
+            bookmarked="b" in own,
+            muted=False,
+            pinned="p" in own,
         )
         entity["filtered"] = []
     return entity
@@ -272,7 +276,7 @@ def relationship_entity(account_id: int, states: set[str]) -> dict[str, Any]:
     """A Relationship (C38) from the viewer's follow and block states toward one account.
 
     *states* holds ``following``/``requested`` (the viewer → them), ``followed_by``/
-    ``requested_by`` (them → the viewer), ``blocking`` and ``blocked_by``.
+    ``requested_by`` (them → the viewer), ``blocking``, ``blocked_by`` and ``muting``.
     """
     following = "following" in states
     return {
@@ -284,7 +288,7 @@ def relationship_entity(account_id: int, states: set[str]) -> dict[str, Any]:
         "followed_by": "followed_by" in states,
         "blocking": "blocking" in states,
         "blocked_by": "blocked_by" in states,
-        "muting": False,
+        "muting": "muting" in states,
         "muting_notifications": False,
         "requested": "requested" in states,
         "requested_by": "requested_by" in states,

@@ -33,7 +33,18 @@ from sqlalchemy.sql.elements import KeyedColumnElement
 
 from node.api.mastodon.common import Page
 from node.db.engine import AsyncSession
-from node.db.models import Account, Favourite, Follow, Mention, Status, StatusTag, Tag
+from node.db.models import (
+    Account,
+    Bookmark,
+    Favourite,
+    Follow,
+    Mention,
+    Mute,
+    Pin,
+    Status,
+    StatusTag,
+    Tag,
+)
 
 __all__ = [
     "ORIGINAL",
@@ -46,6 +57,7 @@ __all__ = [
     "paged",
     "status_columns",
     "status_select",
+    "unmuted",
     "viewer_flags",
     "visible_to",
 ]
@@ -209,6 +221,15 @@ def visible_to(status: Any, viewer: Viewer | None) -> ColumnElement[bool]:
     )
 
 
+def unmuted(viewer: Viewer) -> ColumnElement[bool]:
+    """SQL: neither the status's author nor a boosted original's author is muted by *viewer* (C19)."""
+    mute = aliased(Mute)
+    return ~exists().where(
+        mute.account_id == viewer.id,
+        mute.target_account_id.in_((Status.account_id, func.coalesce(ORIGINAL.account_id, 0))),
+    )
+
+
 def paged(query: Select[Any], column: Any, page: Page) -> Select[Any]:
     """Apply ``max_id``/``since_id``/``min_id``/``limit`` on *column* (C6).
 
@@ -234,7 +255,8 @@ def newest_first(rows: Sequence[Any], page: Page, key: str) -> list[Any]:
 async def viewer_flags(
     session: AsyncSession, viewer: Viewer | None, status_ids: Iterable[int]
 ) -> dict[int, set[str]]:
-    """Which of *status_ids* the viewer favourited (``f``) or boosted (``r``): one query."""
+    """Which of *status_ids* the viewer favourited (``f``), boosted (``r``), bookmarked (``b``)
+    or pinned (``p``): one query."""
     ids = list({i for i in status_ids if i is not None})
     if viewer is None or not ids:
         return {}
@@ -245,6 +267,12 @@ async def viewer_flags(
         ),
         select(boosts.reblog_of_id.label("status_id"), literal("r").label("flag")).where(
             boosts.account_id == viewer.id, boosts.reblog_of_id.in_(ids)
+        ),
+        select(Bookmark.status_id, literal("b")).where(
+            Bookmark.account_id == viewer.id, Bookmark.status_id.in_(ids)
+        ),
+        select(Pin.status_id, literal("p")).where(
+            Pin.account_id == viewer.id, Pin.status_id.in_(ids)
         ),
     )
     flags: dict[int, set[str]] = {}
