@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
 from activitypub.addressing import classify
 from activitypub.errors import ActivityPubError, HostNotAllowedError
@@ -35,7 +35,7 @@ from node.services.graph import (
     remove_follow,
     remove_reblog,
 )
-from node.services.statuses import fan_out, remember_version
+from node.services.statuses import fan_out, remember_version, remove_status
 from node.services.visibility import can_see
 
 __all__ = ["HANDLERS", "Handler", "prefetch"]
@@ -166,14 +166,7 @@ async def on_delete(
     )
     if status is None:
         return "tombstoned"
-    if status.in_reply_to_id is not None:
-        await session.execute(
-            update(Status)
-            .where(Status.id == status.in_reply_to_id, Status.replies_count > 0)
-            .values(replies_count=Status.replies_count - 1)
-        )
-    record(session, "delete", status.id, visibility=status.visibility)
-    await session.delete(status)
+    await remove_status(session, status)
     return "deleted"
 
 

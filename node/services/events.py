@@ -33,12 +33,14 @@ KINDS: tuple[EventKind, ...] = ("update", "delete", "status.update", "notificati
 class StreamEvent:
     """Something a stream may show: its kind and the id of the status or notification.
 
-    ``visibility`` is kept for deletes only, whose row is gone by the time streams look.
+    ``visibility`` and ``audience`` (the local accounts that had it in their home feed, and
+    its author) are kept for deletes only, whose row is gone by the time streams look.
     """
 
     kind: EventKind
     id: int
     visibility: str = ""
+    audience: tuple[int, ...] = ()
 
 
 Sink = Callable[[list[StreamEvent]], None]
@@ -54,7 +56,14 @@ def attach(sessions: Sessions, sink: Sink) -> None:
     sessions.configure(info=info)
 
 
-def record(session: AsyncSession, kind: EventKind, item_id: int, *, visibility: str = "") -> None:
+def record(
+    session: AsyncSession,
+    kind: EventKind,
+    item_id: int,
+    *,
+    visibility: str = "",
+    audience: tuple[int, ...] = (),
+) -> None:
     """Remember a stream event; it is published when the session's transaction commits."""
     if _SINK not in session.info:
         return
@@ -65,7 +74,7 @@ def record(session: AsyncSession, kind: EventKind, item_id: int, *, visibility: 
         if not event.contains(sync, "after_commit", _committed):
             event.listen(sync, "after_commit", _committed)
             event.listen(sync, "after_rollback", _rolled_back)
-    pending.append(StreamEvent(kind, item_id, visibility))
+    pending.append(StreamEvent(kind, item_id, visibility, audience))
 
 
 def _committed(session: Session) -> None:

@@ -43,6 +43,7 @@ __all__ = [
     "note_for",
     "post_status",
     "remember_version",
+    "remove_status",
     "save_tags",
 ]
 
@@ -254,6 +255,30 @@ async def post_status(
     return status
 
 
+async def remove_status(session: AsyncSession, status: Status) -> None:
+    """Delete *status*, count it out of its parent's replies, and tell the streams of those
+    who had it (its author and the home feeds it was in, PROTOCOL.md C31) that it is gone."""
+    audience = (
+        await session.execute(
+            select(HomeFeedEntry.account_id).where(HomeFeedEntry.status_id == status.id)
+        )
+    ).scalars()
+    if status.in_reply_to_id is not None:
+        await session.execute(
+            update(Status)
+            .where(Status.id == status.in_reply_to_id, Status.replies_count > 0)
+            .values(replies_count=Status.replies_count - 1)
+        )
+    record(
+        session,
+        "delete",
+        status.id,
+        visibility=status.visibility,
+        audience=(status.account_id, *audience),
+    )
+    await session.delete(status)
+
+
 def remember_version(session: AsyncSession, status: Status) -> None:
     """Keep the current text of *status* in its edit history before it changes."""
     session.add(
@@ -346,16 +371,9 @@ async def delete_local_status(
     now = datetime.now(UTC)
     recipients = await _mentioned(session, status.id)
     visibility = status.visibility
-    if status.in_reply_to_id is not None:
-        await session.execute(
-            update(Status)
-            .where(Status.id == status.in_reply_to_id, Status.replies_count > 0)
-            .values(replies_count=Status.replies_count - 1)
-        )
     await session.execute(insert_ignore(session, Tombstone).values(uri=status.uri, deleted_at=now))
-    await session.delete(status)
+    await remove_status(session, status)
     await session.flush()
-    record(session, "delete", status.id, visibility=visibility)
     if visibility == "local":
         return
     to = (

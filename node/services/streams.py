@@ -159,8 +159,8 @@ class StreamBus:
             if message.get("o") == self._origin:
                 return
             events = [
-                StreamEvent(kind, int(item_id), str(visibility))
-                for kind, item_id, visibility in message["e"]
+                StreamEvent(kind, int(item_id), str(visibility), tuple(map(int, audience)))
+                for kind, item_id, visibility, audience in message["e"]
                 if kind in KINDS
             ]
         except (ValueError, KeyError, TypeError):
@@ -224,7 +224,7 @@ def _payloads(origin: str, events: list[StreamEvent]) -> list[str]:
     out: list[str] = []
     batch: list[list[Any]] = []
     for item in events:
-        batch.append([item.kind, item.id, item.visibility])
+        batch.append([item.kind, item.id, item.visibility, list(item.audience)])
         if len(batch) >= 100:
             out.append(json.dumps({"o": origin, "e": batch}, separators=(",", ":")))
             batch = []

@@ -147,6 +147,23 @@ async def test_streams_keep_what_the_viewer_may_not_see(
         assert json.loads(update["payload"])["id"] == public != secret
 
 
+async def test_a_delete_is_told_only_to_those_who_had_the_post(
+    local: Local, http: aiohttp.ClientSession
+) -> None:
+    """carol deletes a followers-only post: alice (not a follower) hears nothing on her user
+    stream, not even the bare id (SECURITY.md row 11); bob's delete, which she had, arrives."""
+    headers = {"Authorization": f"Bearer {local.alice_token}"}
+    async with http.ws_connect(_ws_url(local.node) + "?stream=user", headers=headers) as ws:
+        await _expect_ready(ws)
+        secret = await _post(local.node, local.carol_token, "only for my followers", "private")
+        mine = await _post(local.node, local.bob_token, "bob says hi")
+        assert json.loads((await _next(ws, "update"))["payload"])["id"] == mine
+        for author, post in ((local.carol_token, secret), (local.bob_token, mine)):
+            status, _ = await raw(local.node, "DELETE", f"/api/v1/statuses/{post}", author)
+            assert status == 200
+        assert (await _next(ws, "delete"))["payload"] == mine
+
+
 async def test_local_only_post_reaches_public_local(
     local: Local, http: aiohttp.ClientSession
 ) -> None:

@@ -159,13 +159,15 @@ async def _notification(
     return [Message(chan, "notification", payload) for chan in wanted]
 
 
-def _deletes(channels: Collection[Channel], item: StreamEvent) -> list[Message]:
-    """A deleted status's bare id: on the user and direct streams (clients drop what they
-    hold), on public ones only when the status was public there."""
+def _deletes(viewer: Viewer, channels: Collection[Channel], item: StreamEvent) -> list[Message]:
+    """A deleted status's bare id: on the user and direct streams of those who had it (its
+    author and the home feeds it was in: even an id is not told to anyone else, SECURITY.md
+    row 11), on public ones only when the status was public there."""
     return [
         Message(chan, "delete", str(item.id))
         for chan in channels
-        if chan.name in {"user", "direct"} or item.visibility in _PUBLIC_DELETES
+        if (chan.name in {"user", "direct"} and viewer.id in item.audience)
+        or (chan.name not in {"user", "direct"} and item.visibility in _PUBLIC_DELETES)
     ]
 
 
@@ -180,7 +182,7 @@ async def render(
     if not channels:
         return []
     if item.kind == "delete":
-        return _deletes(channels, item)
+        return _deletes(viewer, channels, item)
     if item.kind == "notification":
         return await _notification(session, ctx, viewer, channels, item)
     statuses = [chan for chan in channels if chan.name != "user:notification"]
