@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from node.api.mastodon.access import (
     context_of,
@@ -89,39 +90,36 @@ async def unreblog(request: web.Request) -> web.StreamResponse:
     return await _react(request, ("write:statuses",), "unreblog")
 
 
-@routes.get("/api/v1/statuses/{id}/favourited_by")
-async def favourited_by(request: web.Request) -> web.StreamResponse:
-    """Who liked a status the caller may see, newest first; paged through ``Link`` only (C6)."""
+async def _who(
+    request: web.Request,
+    cursor: InstrumentedAttribute[int],
+    actor: InstrumentedAttribute[int],
+    target: InstrumentedAttribute[int | None],
+) -> web.StreamResponse:
+    """Accounts who reacted to a status the caller may see, newest first, paged by the
+    reaction's hidden id through ``Link`` only (C6): *cursor*, *actor* and *target* are
+    the reaction table's id, account and status columns."""
     viewer = await maybe_viewer(request, "read:accounts")
     ctx = context_of(request)
     wanted = page(request, default=40, maximum=80)
     async with ctx.sessions() as session:
         status = await visible_status(session, path_id(request), viewer)
-        query = account_select(Favourite.id.label("cursor")).join(
-            Favourite, Favourite.account_id == Account.id
-        )
-        query = paged(query.where(Favourite.status_id == status.id), Favourite.id, wanted)
+        query = account_select(cursor.label("cursor")).join(cursor.class_, actor == Account.id)
+        query = paged(query.where(target == status.id), cursor, wanted)
         rows = newest_first((await session.execute(query)).mappings().all(), wanted, "cursor")
     return json_response(
         [account_entity(row, ctx) for row in rows],
         headers=link_header(request, [row["cursor"] for row in rows]),
-    )
+    )  # fmt: skip
+
+
+@routes.get("/api/v1/statuses/{id}/favourited_by")
+async def favourited_by(request: web.Request) -> web.StreamResponse:
+    """Who liked a status the caller may see."""
+    return await _who(request, Favourite.id, Favourite.account_id, Favourite.status_id)
 
 
 @routes.get("/api/v1/statuses/{id}/reblogged_by")
 async def reblogged_by(request: web.Request) -> web.StreamResponse:
-    """Who boosted a status the caller may see, newest first; paged through ``Link`` only (C6)."""
-    viewer = await maybe_viewer(request, "read:accounts")
-    ctx = context_of(request)
-    wanted = page(request, default=40, maximum=80)
-    async with ctx.sessions() as session:
-        status = await visible_status(session, path_id(request), viewer)
-        query = account_select(Status.id.label("cursor")).join(
-            Status, Status.account_id == Account.id
-        )
-        query = paged(query.where(Status.reblog_of_id == status.id), Status.id, wanted)
-        rows = newest_first((await session.execute(query)).mappings().all(), wanted, "cursor")
-    return json_response(
-        [account_entity(row, ctx) for row in rows],
-        headers=link_header(request, [row["cursor"] for row in rows]),
-    )
+    """Who boosted a status the caller may see."""
+    return await _who(request, Status.id, Status.account_id, Status.reblog_of_id)
