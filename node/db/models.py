@@ -40,6 +40,7 @@ __all__ = [
     "OutboxActivity",
     "Peer",
     "Pin",
+    "SiteLink",
     "Status",
     "StatusEdit",
     "StatusTag",
@@ -47,6 +48,7 @@ __all__ = [
     "Token",
     "Tombstone",
     "UTCDateTime",
+    "WebSession",
 ]
 
 
@@ -510,3 +512,43 @@ class Marker(Base):
     last_read_id: Mapped[str] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=_now)
+
+# -- The node's own web pages (issue 6) ----------------------------------------------------
+
+
+class WebSession(Base):
+    """A browser signed in to the web pages; the cookie holds a secret, the row its SHA-256.
+
+    ``method`` names how the person signed in (``password`` now; single sign-on later), so a
+    second way in adds rows, not columns.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    method: Mapped[str] = mapped_column(String(32), default="password")
+    #: The CSRF secret of this session's forms (rotated with the session, ASVS 3.2.1).
+    csrf_secret: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+    last_seen_at: Mapped[datetime] = mapped_column(default=_now)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class SiteLink(Base):
+    """One link on the start page, the intranet's front door (set by the admin)."""
+
+    __tablename__ = "site_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    label: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(2048))
+    description: Mapped[str] = mapped_column(String(255), default="")
+
