@@ -137,6 +137,11 @@ def _parser() -> _Parser:
     create.add_argument("--bot", action="store_true", help="an automated account (type Service)")
     create.add_argument("--display-name", metavar="NAME", help="shown instead of the user name")
     _command(users, "list", "list this node's people and bots", "accounts", "run_users_list")
+    reset = _command(
+        users, "reset-link", "print a one-time password reset link (valid 24 hours)",
+        "accounts", "run_users_reset_link",
+    )  # fmt: skip
+    reset.add_argument("username", metavar="NAME")
 
     tokens = top.add_parser("tokens", help="bearer tokens for scripts, bots and apps")
     tokens_sub = tokens.add_subparsers(

@@ -21,6 +21,7 @@ from node.appkeys import CONTEXT, SETTINGS
 from node.db.models import Account, Status
 from node.ids import id_for_time
 from node.services.accounts import INSTANCE_USERNAME
+from node.services.node_settings import get_description
 from node.services.statuses import MAX_TEXT
 
 __all__ = ["MASTODON_VERSION", "routes"]
@@ -103,7 +104,8 @@ async def instance_v1(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     ctx = request.app[CONTEXT]
     stats = await _stats(request)
-    description = settings.node.description
+    async with ctx.sessions() as session:
+        description = await get_description(session, settings.node.description)
     return json_response(
         {
             "uri": ctx.domain,
@@ -133,6 +135,8 @@ async def instance_v2(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     stats = await _stats(request)
     thumbnail = ctx.urls.base + _THUMBNAIL_PATH
+    async with ctx.sessions() as session:
+        description = await get_description(session, settings.node.description)
     configuration: dict[str, Any] = {
         "urls": {"streaming": _streaming(request), "status": None},
         # No Web Push yet: an empty key tells Phanpy and Elk not to offer it.
@@ -146,7 +150,7 @@ async def instance_v2(request: web.Request) -> web.StreamResponse:
             "title": settings.node.name,
             "version": MASTODON_VERSION,
             "source_url": "",  # no public repository address is configured yet
-            "description": settings.node.description,
+            "description": description,
             "usage": {"users": {"active_month": stats["active_month"]}},
             "thumbnail": {"url": thumbnail, "blurhash": None, "versions": {"@1x": thumbnail}},
             "icon": [],
