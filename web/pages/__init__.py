@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from web.pages import assets, auth, home, statuses
+from web.pages import assets, auth, home, people, profiles, statuses, stream, timelines
 
 __all__ = ["PAGES"]
 
@@ -17,4 +17,8 @@ PAGES: tuple[web.RouteTableDef, ...] = (
     auth.routes,
     home.routes,
     statuses.routes,
+    timelines.routes,
+    people.routes,
+    stream.routes,
+    profiles.routes,
 )

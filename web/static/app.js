@@ -83,17 +83,43 @@
   }
 
   // Live updates: the page's stream as server-sent events, authenticated by the session.
-  if (feed && window.EventSource) {
-    var live = feed.querySelector(".feed-live");
-    var source = new EventSource("/stream/" + encodeURIComponent(feed.dataset.stream));
+  // Pages without a timeline listen to "user" for the notification badge.
+  if (csrf && window.EventSource) {
+    var streamName = feed ? feed.dataset.stream : "user";
+    var live = feed ? feed.querySelector(".feed-live") : null;
+    var noteList = document.querySelector("[data-notifications] .feed-items");
+    var source = new EventSource("/stream/" + encodeURIComponent(streamName));
     source.addEventListener("post", function (event) {
+      if (!feed) { return; }
       var data = JSON.parse(event.data);
-      addStatus(fragment(data.html));
-      if (live) { live.textContent = data.announce || ""; }
+      var node = fragment(data.html);
+      var existing = document.getElementById(node.id);
+      if (existing) { existing.replaceWith(node); return; }
+      addStatus(node);
+      if (live) { live.textContent = live.dataset.announce || ""; }
     });
     source.addEventListener("delete", function (event) {
       var gone = document.querySelector('article.status[data-id="' + JSON.parse(event.data).id + '"]');
       if (gone) { gone.remove(); }
+    });
+    source.addEventListener("notification", function (event) {
+      var data = JSON.parse(event.data);
+      if (noteList) {
+        var empty = document.querySelector("[data-notifications] .empty");
+        if (empty) { empty.remove(); }
+        if (!document.getElementById("notification-" + data.id)) { noteList.prepend(fragment(data.html)); }
+        return;
+      }
+      var link = document.querySelector(".nav-notifications");
+      if (!link) { return; }
+      var badge = link.querySelector(".nav-badge");
+      if (!badge) {
+        badge = document.createElement("span");
+        badge.className = "nav-badge";
+        badge.textContent = "0";
+        link.appendChild(badge);
+      }
+      badge.textContent = String(Number(badge.textContent) + 1);
     });
   }
 
