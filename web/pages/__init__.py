@@ -8,7 +8,22 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from web.pages import assets, auth, home, people, profiles, statuses, stream, timelines
+from web.pages import (
+    account_security,
+    admin,
+    admin_node,
+    assets,
+    auth,
+    home,
+    password_reset,
+    people,
+    profiles,
+    second_factor,
+    settings,
+    statuses,
+    stream,
+    timelines,
+)
 
 __all__ = ["PAGES"]
 
@@ -21,4 +36,11 @@ PAGES: tuple[web.RouteTableDef, ...] = (
     people.routes,
     stream.routes,
     profiles.routes,
+    # Settings and admin (web-B).
+    second_factor.routes,
+    password_reset.routes,
+    settings.routes,
+    account_security.routes,
+    admin.routes,
+    admin_node.routes,
 )

@@ -18,6 +18,7 @@ from node.db.models import Account
 from node.services.web_sessions import LIFETIME, open_session, revoke_session
 from web.current import current_user, gettext, safe_next
 from web.i18n import LANGUAGE_COOKIE, LOCALES
+from web.pages.second_factor import after_password
 from web.render import render
 from web.security import ANON_COOKIE, cookie_secure, session_cookie_name
 
@@ -106,7 +107,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             values | {"error": _("The user name or password is wrong.")},
             status=401,
         )
-    raise await sign_in(request, account, method="password", next_path=next_path)
+    # Two-factor sign-in (web/pages/second_factor.py) may ask for a code first.
+    return await after_password(request, account, method="password", next_path=next_path)
 
 
 @routes.post("/logout")

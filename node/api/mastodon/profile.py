@@ -9,9 +9,7 @@ departments see the new name once their inbox worker has applied it.
 from __future__ import annotations
 
 import html
-import json
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -22,9 +20,7 @@ from node.api.mastodon.access import account_row, context_of, flag, signed_in
 from node.api.mastodon.common import ApiError, ApiRoutes, json_response, params
 from node.api.mastodon.entities import credential_account
 from node.db.models import Account, Follow
-from node.federation.documents import actor_document
-from node.ids import new_id
-from node.services.text import render_text
+from node.services.profiles import ProfileChanges, update_profile
 
 __all__ = ["MAX_FIELDS", "routes"]
 
@@ -88,42 +84,20 @@ async def update_credentials(request: web.Request) -> web.StreamResponse:
     note = _text(values, "note", _MAX_NOTE)
     fields = _fields(values)
     ctx = context_of(request)
+    changes = ProfileChanges(
+        display_name=display_name,
+        note=note,
+        locked=flag(values.get("locked"), "locked") if "locked" in values else None,
+        bot=flag(values.get("bot"), "bot") if "bot" in values else None,
+        discoverable=(
+            flag(values.get("discoverable"), "discoverable") if "discoverable" in values else None
+        ),
+        fields=fields,
+    )
     async with ctx.sessions() as session, session.begin():
         me = await session.get(Account, viewer.id)
         assert me is not None  # the token's account
-        if display_name is not None:
-            me.display_name = ctx.sanitizer.clean_text(display_name).strip()
-        if note is not None:
-
-            async def no_lookup(_user: str, _host: str | None) -> Account | None:
-                return None  # a profile note links no one: saving it must not WebFinger
-
-            rendered = await render_text(note, lookup=no_lookup, tag_url=ctx.urls.tag)
-            me.summary = ctx.sanitizer.clean(rendered.html) if note.strip() else ""
-        if "locked" in values:
-            me.manually_approves_followers = flag(values.get("locked"), "locked")
-        if "bot" in values:
-            me.actor_type = "Service" if flag(values.get("bot"), "bot") else "Person"
-        if "discoverable" in values:
-            me.discoverable = flag(values.get("discoverable"), "discoverable")
-        if fields is not None:
-            me.fields_json = json.dumps(fields, ensure_ascii=False)
-        me.updated_at = datetime.now(UTC)
-        person = actor_document(me, ctx.urls)
-        person.pop("@context", None)
-        await ctx.publisher.publish(
-            session,
-            me,
-            {
-                "id": ctx.urls.activity(me.username, new_id()),
-                "type": "Update",
-                "actor": me.uri,
-                "to": [PUBLIC],
-                "cc": [me.followers_url],
-                "object": person,
-            },
-            followers=True,
-        )
+        await update_profile(ctx, session, me, changes)
     async with ctx.sessions() as session:
         row = await account_row(session, viewer.id)
         requests = await session.scalar(
