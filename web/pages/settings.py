@@ -49,7 +49,8 @@ _CHUNK = 64 * 1024
 
 def saved_message(request: web.Request) -> str:
     """The "saved" note after a 303 back to the page (``?saved=1``)."""
-    return gettext(request)("Your changes are saved.") if request.query.get("saved") else ""
+    _ = gettext(request)
+    return _("Your changes are saved.") if request.query.get("saved") else ""
 
 
 def _saved(path: str) -> web.HTTPSeeOther:
