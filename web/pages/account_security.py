@@ -46,7 +46,7 @@ _TWO_FACTOR = "/settings/two-factor"
 def qr_svg(text: str) -> Markup:
     """*text* as an inline SVG QR code (dark on light, whatever the page's colour scheme)."""
     code = segno.make(text, error="m")
-    svg = code.svg_inline(scale=5, dark="#000", light="#fff")
+    svg = code.svg_inline(scale=5, border=4, dark="#000", light="#fff", omitsize=True)
     # Safe: segno draws the SVG from the QR matrix; no text of ours or anyone's is in it.
     return Markup(svg.replace("<svg ", '<svg aria-hidden="true" focusable="false" ', 1))  # noqa: S704
 
