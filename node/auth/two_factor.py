@@ -36,6 +36,7 @@ __all__ = [
     "is_enabled",
     "provisioning_uri",
     "regenerate_recovery_codes",
+    "remove",
     "state_of",
 ]
 
@@ -200,8 +201,7 @@ async def disable(
     """Switch two-factor off; needs a current code (or a recovery code)."""
     if not await check_code(session, account_id, code, at=at):
         raise TwoFactorError("That code is not right.")
-    await session.execute(delete(RecoveryCode).where(RecoveryCode.account_id == account_id))
-    await session.execute(delete(TwoFactor).where(TwoFactor.account_id == account_id))
+    await remove(session, account_id)
 
 
 async def regenerate_recovery_codes(
@@ -211,3 +211,13 @@ async def regenerate_recovery_codes(
     if not await check_code(session, account_id, code, at=at):
         raise TwoFactorError("That code is not right.")
     return await _store_recovery_codes(session, account_id)
+
+
+async def remove(session: AsyncSession, account_id: int) -> bool:
+    """Switch two-factor off without a code (an admin, for someone who lost phone and codes)."""
+    await session.execute(delete(RecoveryCode).where(RecoveryCode.account_id == account_id))
+    result = cast(
+        "CursorResult[tuple[()]]",
+        await session.execute(delete(TwoFactor).where(TwoFactor.account_id == account_id)),
+    )
+    return result.rowcount == 1

@@ -13,11 +13,14 @@ import sys
 from html import unescape
 from pathlib import Path
 
+import aiohttp
 import pytest
 from sqlalchemy import func, select, update
 
 from node.appkeys import SETTINGS
 from node.auth.tokens import issue_token
+from node.auth.totp import totp
+from node.auth.two_factor import begin_setup, confirm_setup, is_enabled
 from node.db.models import Account, Delivery, OutboxActivity, Peer, SiteLink
 from node.federation.delivery import now_utc
 from node.ids import new_id
@@ -66,6 +69,7 @@ async def test_admin_pages_are_for_admins_only(
         (f"/admin/users/{alice.id}/suspend", {}),
         (f"/admin/users/{alice.id}/role", {"role": "member"}),
         (f"/admin/users/{alice.id}/reset-link", {}),
+        (f"/admin/users/{alice.id}/two-factor/remove", {}),
         ("/admin/federation/peers", {"host": "evil.example", "decision": "allow"}),
         ("/admin/federation/retry", {"host": "evil.example"}),
         ("/admin/node", {"description": "pwned", "link_label": "x", "link_url": "https://x.example"}),
@@ -169,6 +173,21 @@ async def test_suspend_blocks_every_way_in(
         },
     )
     assert status == 400 and body["error"] == "invalid_grant"
+    query = (
+        f"?response_type=code&client_id={app['client_id']}"
+        "&redirect_uri=urn:ietf:wg:oauth:2.0:oob&scope=read"
+    )
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(node.base + "/oauth/authorize" + query) as response:
+            form = await response.text()
+        hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
+        async with http.post(
+            node.base + "/oauth/authorize",
+            data={k: unescape(v) for k, v in hidden.items()}
+            | {"username": "bob", "password": PASSWORD},
+        ) as response:
+            assert response.status == 401
+            assert 'name="ticket"' not in await response.text()
     # The reset link is refused for a suspended person.
     refused = await admin.post(f"/admin/users/{bob.id}/reset-link", {}, csrf=token)
     assert refused.status == 422
@@ -194,6 +213,23 @@ async def test_role_form(node: Node, admin: Browser) -> None:
     ok = await admin.post(f"/admin/users/{bob.id}/role", {"role": "communications"}, csrf=token)
     assert ok.status == 303
     assert (await account(node, "bob")).role == "communications"
+
+
+async def test_admin_turns_off_someones_two_factor(node: Node, admin: Browser) -> None:
+    bob = await account(node, "bob")
+    async with node.ctx.sessions() as session, session.begin():
+        secret = await begin_setup(session, bob.id)
+        await confirm_setup(session, bob.id, totp(secret))
+    page = await admin.page("/admin/users")
+    assert f'action="/admin/users/{bob.id}/two-factor/remove"' in page
+    forged = await admin.post(f"/admin/users/{bob.id}/two-factor/remove", {}, csrf="x")
+    assert forged.status == 403
+    async with node.ctx.sessions() as session:
+        assert await is_enabled(session, bob.id)
+    ok = await admin.post(f"/admin/users/{bob.id}/two-factor/remove", {}, csrf=csrf_of(page))
+    assert ok.status == 303
+    async with node.ctx.sessions() as session:
+        assert not await is_enabled(session, bob.id)
 
 
 async def _reset_through(browser: Browser, link: str, node: Node) -> None:

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from node.appkeys import CONTEXT
 from node.auth.password_changes import RESET_LIFETIME, issue_reset, reset_url
+from node.auth.two_factor import remove as remove_two_factor
 from node.db.models import Account
 from node.services.accounts import ROLES
 from node.services.user_admin import (
@@ -236,3 +237,17 @@ async def users_reset_link(request: web.Request) -> web.StreamResponse:
     return await _users_page(
         request, reset={"username": username, "link": link, "hours": str(hours)}
     )
+
+
+@routes.post("/admin/users/{id}/two-factor/remove")
+async def users_two_factor_remove(request: web.Request) -> web.StreamResponse:
+    """Turn off someone's two-factor sign-in (they lost their phone and recovery codes)."""
+    require_admin(request)
+    account_id = _account_id(request)
+    ctx = request.app[CONTEXT]
+    async with ctx.sessions() as session, session.begin():
+        account = await session.get(Account, account_id)
+        if account is None or not account.local or account.domain != ctx.domain:
+            raise web.HTTPNotFound()
+        await remove_two_factor(session, account_id)
+    raise web.HTTPSeeOther("/admin/users?saved=1")
