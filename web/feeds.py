@@ -6,6 +6,8 @@ rendered to the same Status entities the Mastodon API sends; templates read thos
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +20,34 @@ from node.db.models import HomeFeedEntry, Status, StatusTag, Tag
 from node.services.context import NodeContext
 from node.services.text import normalise_tag
 
-__all__ = ["PAGE_SIZE", "Feed", "home_feed", "public_feed", "tag_feed"]
+__all__ = ["PAGE_SIZE", "Feed", "QueryCache", "home_feed", "public_feed", "tag_feed"]
 
 #: Posts per page of a timeline.
 PAGE_SIZE = 40
+
+
+class QueryCache:
+    """Built timeline selects per viewer, reused across requests (hung off the web runtime).
+
+    Building ``status_select`` (its aliases and counting subqueries) costs more than running
+    it on a warm database; a ``Select`` is immutable, so a viewer's base query is built once
+    and only paged per request. Bounded: the oldest entries go first.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._entries: OrderedDict[Hashable, Select[Any]] = OrderedDict()
+
+    def get(self, key: Hashable, build: Callable[[], Select[Any]]) -> Select[Any]:
+        """The query for *key*, built by *build* the first time."""
+        found = self._entries.get(key)
+        if found is None:
+            found = self._entries[key] = build()
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.move_to_end(key)
+        return found
 
 
 @dataclass(frozen=True)
@@ -53,16 +79,24 @@ def _page(max_id: int | None, limit: int, since_id: int | None = None) -> Page:
 
 
 async def home_feed(
-    ctx: NodeContext, viewer: Viewer, max_id: int | None, *, limit: int = PAGE_SIZE
+    ctx: NodeContext,
+    cache: QueryCache,
+    viewer: Viewer,
+    max_id: int | None,
+    *,
+    limit: int = PAGE_SIZE,
 ) -> Feed:
     """The viewer's home timeline (the ``home_feed`` fan-out), muted people left out."""
-    query = (
-        status_select(viewer)
-        .join(
-            HomeFeedEntry,
-            (HomeFeedEntry.status_id == Status.id) & (HomeFeedEntry.account_id == viewer.id),
-        )
-        .where(unmuted(viewer))
+    query = cache.get(
+        ("home", viewer),
+        lambda: (
+            status_select(viewer)
+            .join(
+                HomeFeedEntry,
+                (HomeFeedEntry.status_id == Status.id) & (HomeFeedEntry.account_id == viewer.id),
+            )
+            .where(unmuted(viewer))
+        ),
     )
     return await _load(ctx, viewer, query, HomeFeedEntry.status_id, _page(max_id, limit))
 
@@ -82,10 +116,12 @@ def _public(query: Select[Any], viewer: Viewer | None, *, local: bool) -> Select
 
 
 async def public_feed(
-    ctx: NodeContext, viewer: Viewer | None, max_id: int | None, *, local: bool
+    ctx: NodeContext, cache: QueryCache, viewer: Viewer | None, max_id: int | None, *, local: bool
 ) -> Feed:
     """This department's (``local``) or the whole organisation's public posts."""
-    query = _public(status_select(viewer), viewer, local=local)
+    query = cache.get(
+        ("public", local, viewer), lambda: _public(status_select(viewer), viewer, local=local)
+    )
     return await _load(ctx, viewer, query, Status.id, _page(max_id, PAGE_SIZE))
 
 

@@ -13,11 +13,13 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
+from babel import Locale
 from babel.support import NullTranslations
 
+from web.feeds import QueryCache
 from web.i18n import LOCALES, load_translations
 from web.static import StaticFiles
-from web.text import format_when, visibility_label
+from web.text import DateWords, format_when, status_labels
 
 __all__ = ["WEB", "WebRuntime"]
 
@@ -29,6 +31,7 @@ class WebRuntime:
     environments: dict[str, jinja2.Environment]
     translations: dict[str, NullTranslations]
     static: StaticFiles
+    queries: QueryCache = field(default_factory=QueryCache)
     handlers: Collection[Callable[..., Any]] = field(default_factory=frozenset)
 
     @classmethod
@@ -44,16 +47,21 @@ class WebRuntime:
                 extensions=["jinja2.ext.i18n"],
                 trim_blocks=True,
                 lstrip_blocks=True,
+                auto_reload=False,  # templates change with a release, not while serving
             )
             env.install_gettext_translations(translations[locale], newstyle=True)  # type: ignore[attr-defined]
             env.globals["static"] = static.url
             env.globals["locale"] = locale
-            env.filters["when"] = functools.partial(format_when, locale=locale)
-            env.filters["visibility_label"] = functools.partial(
-                visibility_label, translations[locale]
+            env.filters["when"] = functools.partial(
+                format_when, words=DateWords(Locale.parse(locale))
+            )
+            labels = status_labels(translations[locale])
+            env.globals["L"] = labels
+            env.filters["visibility_label"] = lambda value, labels=labels: labels.get(
+                f"visibility_{value}", value
             )
             environments[locale] = env
-        return cls(environments, translations, static, frozenset(handlers))
+        return cls(environments, translations, static, handlers=frozenset(handlers))
 
     def template(self, locale: str, name: str) -> jinja2.Template:
         """The template *name* in *locale*'s environment."""

@@ -1,36 +1,67 @@
-"""Small text helpers of the templates: dates in the reader's language, visibility names."""
+"""Small text helpers of the templates: dates in the reader's language, fixed labels.
+
+Both run once per post on every timeline page, so they avoid per-call work: month names
+are read from Babel's locale data once per language, and the labels of a post's buttons
+are translated once per language (:func:`status_labels`), not once per post.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from babel.dates import format_date, format_time
+from babel import Locale
 from babel.support import NullTranslations
 
-__all__ = ["format_when", "visibility_label"]
+__all__ = ["DateWords", "format_when", "status_labels", "visibility_label"]
 
 
-def format_when(value: str | datetime | None, *, locale: str, now: datetime | None = None) -> str:
-    """A post's time as people say it: the time today, else the date (and year if not this one)."""
+class DateWords:
+    """A language's abbreviated month names (from Babel's CLDR data)."""
+
+    def __init__(self, locale: Locale) -> None:
+        months = locale.months["format"]["abbreviated"]
+        self.months = {n: str(months[n]).rstrip(".") for n in range(1, 13)}
+        self.day_first = locale.language != "en"
+
+
+def format_when(
+    value: str | datetime | None, *, words: DateWords, now: datetime | None = None
+) -> str:
+    """A post's time as people say it: the time today, else the day and month (and year)."""
     if value is None:
         return ""
     when = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
     now = now or datetime.now(UTC)
     if when.date() == now.date():
-        return format_time(when, "short", locale=locale)
-    if when.year == now.year:
-        return format_date(when, "d MMM", locale=locale)
-    return format_date(when, "medium", locale=locale)
+        return f"{when.hour:02d}:{when.minute:02d}"
+    month = words.months[when.month]
+    day = f"{when.day} {month}" if words.day_first else f"{month} {when.day}"
+    return day if when.year == now.year else f"{day} {when.year}"
 
 
 def visibility_label(translations: NullTranslations, visibility: str) -> str:
     """The visibility of a post in words."""
+    return status_labels(translations).get(f"visibility_{visibility}", visibility)
+
+
+def status_labels(translations: NullTranslations) -> dict[str, str]:
+    """The words on a post (buttons, visibility), translated once per language."""
     _ = translations.gettext
-    labels = {
-        "public": _("Public"),
-        "local": _("This department only"),
-        "unlisted": _("Unlisted"),
-        "private": _("Followers only"),
-        "direct": _("Mentioned people only"),
+    return {
+        "reply": _("Reply"),
+        "like": _("Like"),
+        "unlike": _("Unlike"),
+        "boost": _("Boost"),
+        "unboost": _("Unboost"),
+        "bookmark": _("Bookmark"),
+        "unbookmark": _("Remove bookmark"),
+        "edit": _("Edit"),
+        "delete": _("Delete"),
+        "delete_confirm": _("Delete this post?"),
+        "edited": _("edited"),
+        "visibility_public": _("Public"),
+        "visibility_local": _("This department only"),
+        "visibility_unlisted": _("Unlisted"),
+        "visibility_private": _("Followers only"),
+        "visibility_direct": _("Mentioned people only"),
     }
-    return labels.get(visibility, visibility)

@@ -11,6 +11,7 @@ from web.current import gettext, require_user
 from web.feeds import public_feed, tag_feed
 from web.forms import cursor
 from web.render import render
+from web.runtime import WEB
 
 __all__ = ["routes"]
 
@@ -23,7 +24,11 @@ async def local(request: web.Request) -> web.StreamResponse:
     user = require_user(request)
     _ = gettext(request)
     feed = await public_feed(
-        request.app[CONTEXT], Viewer(user.account_id, True), cursor(request, "max_id"), local=True
+        request.app[CONTEXT],
+        request.app[WEB].queries,
+        Viewer(user.account_id, True),
+        cursor(request, "max_id"),
+        local=True,
     )
     return render(
         request,
@@ -43,7 +48,11 @@ async def public(request: web.Request) -> web.StreamResponse:
     user = require_user(request)
     _ = gettext(request)
     feed = await public_feed(
-        request.app[CONTEXT], Viewer(user.account_id, True), cursor(request, "max_id"), local=False
+        request.app[CONTEXT],
+        request.app[WEB].queries,
+        Viewer(user.account_id, True),
+        cursor(request, "max_id"),
+        local=False,
     )
     return render(
         request,
@@ -65,7 +74,10 @@ async def hashtag(request: web.Request) -> web.StreamResponse:
     if not name:
         raise web.HTTPNotFound()
     feed = await tag_feed(
-        request.app[CONTEXT], Viewer(user.account_id, True), name, cursor(request, "max_id")
+        request.app[CONTEXT],
+        Viewer(user.account_id, True),
+        name,
+        cursor(request, "max_id"),
     )
     return render(
         request,
