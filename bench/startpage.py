@@ -31,12 +31,13 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 from sqlalchemy import insert
+from sqlalchemy import text as sql
 
 from bench.nodes import free_port
 from bench.report import machine, table
 from config import settings_from_mapping
 from node.app import create_app
-from node.appkeys import CONTEXT
+from node.appkeys import CONTEXT, ENGINE
 from node.db.models import Follow, HomeFeedEntry, Status
 from node.ids import id_for_time, new_id
 from node.services.accounts import create_local_account
@@ -123,6 +124,10 @@ async def _seed(app: web.Application, statuses: int, authors: int) -> str:
                 await session.execute(insert(Status), batch)
                 await session.execute(insert(HomeFeedEntry), feed)
             batch, feed = [], []
+    async with ctx.sessions() as session:
+        if app[ENGINE].dialect.name == "postgresql":  # fresh statistics, as a live database has
+            await session.execute(sql("ANALYZE"))
+            await session.commit()
     return "viewer"
 
 
