@@ -198,7 +198,7 @@ async def test_suspend_blocks_every_way_in(
     assert status == 200
 
 
-async def test_role_form(node: Node, admin: Browser) -> None:
+async def test_role_and_two_factor_forms(node: Node, admin: Browser) -> None:
     bob = await account(node, "bob")
     me = await account(node, "alice")
     token = csrf_of(await admin.page("/admin/users"))
@@ -214,9 +214,7 @@ async def test_role_form(node: Node, admin: Browser) -> None:
     assert ok.status == 303
     assert (await account(node, "bob")).role == "communications"
 
-
-async def test_admin_turns_off_someones_two_factor(node: Node, admin: Browser) -> None:
-    bob = await account(node, "bob")
+    # Someone lost phone and recovery codes: the admin turns their two-factor sign-in off.
     async with node.ctx.sessions() as session, session.begin():
         secret = await begin_setup(session, bob.id)
         await confirm_setup(session, bob.id, totp(secret))

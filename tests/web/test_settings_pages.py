@@ -25,6 +25,16 @@ from tests.mastodon.conftest import raw
 from tests.web.conftest import PASSWORD, Browser, BrowserFactory, csrf_of
 
 NEW_PASSWORD = "a much better passphrase"
+SETTINGS_PAGES = (
+    "/settings/profile",
+    "/settings/password",
+    "/settings/two-factor",
+    "/settings/apps",
+    "/settings/sessions",
+    "/settings/language",
+    "/settings/notifications",
+    "/settings/export",
+)
 
 
 def field_error(html: str, name: str) -> str:
@@ -49,28 +59,16 @@ async def account(node: Node, username: str) -> Account:
     return row
 
 
-async def test_every_settings_page_opens(alice: Browser) -> None:
-    for path in (
-        "/settings/profile",
-        "/settings/password",
-        "/settings/two-factor",
-        "/settings/apps",
-        "/settings/sessions",
-        "/settings/language",
-        "/settings/notifications",
-        "/settings/export",
-    ):
-        html = await alice.page(path)
-        assert f'href="{path}" aria-current="page"' in html, path
-    status, _ = await alice.get("/settings")
-    assert status == 303
-
-
-async def test_settings_need_a_signed_in_person(
-    node: Node, browser_factory: BrowserFactory
+async def test_every_settings_page_opens_for_a_signed_in_person(
+    node: Node, alice: Browser, browser_factory: BrowserFactory
 ) -> None:
     anonymous = await browser_factory(node)
-    status, _ = await anonymous.get("/settings/profile")
+    for path in SETTINGS_PAGES:
+        html = await alice.page(path)
+        assert f'href="{path}" aria-current="page"' in html, path
+        status, _ = await anonymous.get(path)
+        assert status == 303, path  # to the login page
+    status, _ = await alice.get("/settings")
     assert status == 303
 
 
