@@ -178,6 +178,7 @@ async def test_every_page_is_accessible_at_phone_and_desktop_width(
         assert problems == {}
         # Dark mode follows the system.
         await page.emulate_media(color_scheme="dark")
+        await page.set_viewport_size(PHONE)
         await page.goto(node.base + "/")
         await page.screenshot(path=str(ARTIFACTS / "home-dark-360.png"))
         assert await axe_violations(page) == []
