@@ -53,6 +53,9 @@ class NodeSettings:
     description: str = ""
     #: Directory where keys, media and the SQLite database live (relative to the config file).
     data_dir: str = "var"
+    #: Entries kept in each person's home feed (fan-out on write); older pages of the home
+    #: timeline are read from the followed people's posts. 0 keeps every entry.
+    home_feed_size: int = 800
 
 
 @dataclass(frozen=True)
@@ -261,6 +264,8 @@ def _validate(settings: Settings) -> None:
         )
     if not 0 < settings.server.port < 65536:
         raise SettingsError("server.port", f"expected 1–65535, got {settings.server.port}")
+    if not 0 <= node.home_feed_size <= 100_000:
+        raise SettingsError("node.home_feed_size", "expected 0 (no cap) to 100000 entries")
     if settings.server.workers < 1:
         raise SettingsError("server.workers", "expected at least 1")
     if settings.server.max_body_bytes < 1024:

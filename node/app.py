@@ -33,6 +33,7 @@ from node.api.mastodon import statuses as mastodon_statuses
 from node.api.mastodon import streaming as mastodon_streaming
 from node.api.mastodon import timelines as mastodon_timelines
 from node.api.mastodon.common import api_error_middleware, cors_middleware
+from node.api.mastodon.home import FAST_READS, open_fast_reads
 from node.appkeys import AUTH, CONTEXT, DELIVERY, ENGINE, INBOX, PROCESSOR, SETTINGS, STREAMS
 from node.auth.runtime import AuthRuntime
 from node.db.engine import create_engine, migrate, sessionmaker_for
@@ -170,6 +171,7 @@ def create_app(
             policy=policy,
             allow_http=settings.federation.allow_http,
             thread_fetch_depth=settings.federation.thread_fetch_depth,
+            home_feed_size=settings.node.home_feed_size,
         )
         processor = InboxProcessor(ctx, lease=lease)
         app[ENGINE] = engine
@@ -190,6 +192,9 @@ def create_app(
             tasks.append(asyncio.create_task(processor.run(), name="inbox-worker"))
             tasks.append(asyncio.create_task(delivery.run(), name="delivery-worker"))
         app[DELIVERY] = delivery
+        # The home timeline reads SQLite with plain sqlite3 (node.api.mastodon.home).
+        if (reads := open_fast_reads(settings.database_url)) is not None:
+            app[FAST_READS] = reads
         log.info(
             "node %s ready (%s, federation %s)",
             domain,
@@ -204,6 +209,8 @@ def create_app(
                 await task
         await app[INBOX].close()
         await http.close()
+        if reads is not None:
+            reads.close()
         await engine.dispose()
 
     app.cleanup_ctx.append(resources)
