@@ -37,9 +37,9 @@ from node.federation.documents import Urls
 __all__ = ["Scale", "Seeded", "build", "token_for"]
 
 #: Bump when the generated data changes, so old caches are rebuilt.
-FORMAT = 3
+FORMAT = 4
 DOMAIN = "bench.example"
-BASE_URL = f"http://{DOMAIN}"
+BASE_URL = f"https://{DOMAIN}"
 TAGS = (
     "kantine", "lunch", "payroll", "security", "release", "hiring", "onboarding", "python",
     "finance", "budget", "offsite", "training", "wiki", "oncall", "incident", "design",
@@ -107,6 +107,7 @@ def build(scale: Scale = Scale(), *, directory: Path | None = None, force: bool 
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists() and not force:
         info = json.loads(meta.read_text())
+        asyncio.run(_migrate(path))  # a cache from before a newer migration
         return Seeded(path, scale, DOMAIN, BASE_URL, info["counts"], info["seconds"])
     started = time.perf_counter()
     tmp = path.with_suffix(".tmp")

@@ -155,6 +155,7 @@ async def make_node(
         *,
         allow: tuple[str, ...] = (),
         workers: bool = False,
+        node_options: dict[str, Any] | None = None,
         **federation: Any,
     ) -> Node:
         port = free_port(host)
@@ -164,6 +165,7 @@ async def make_node(
                     "domain": f"{host}:{port}",
                     "base_url": f"http://{host}:{port}",
                     "name": name,
+                    **(node_options or {}),
                 },
                 "server": {"host": host, "port": port},
                 "database": {"url": await database_url_factory(name), "pool_size": 5},

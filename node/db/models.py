@@ -510,3 +510,8 @@ class Marker(Base):
     last_read_id: Mapped[str] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+# Home timeline speed (migration 0008_timeline_speed; docs/performance.md).
+Index("ix_follows_account_state", Follow.account_id, Follow.state)
+Index("ix_statuses_account_reblog", Status.account_id, Status.reblog_of_id)

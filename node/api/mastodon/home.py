@@ -23,17 +23,27 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from aiohttp import web
-from sqlalchemy import Select, bindparam, or_, select
+from sqlalchemy import Select, bindparam, column, func, literal, select, union_all
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import BindParameter
 
 from node.api.mastodon.access import context_of, render_statuses, signed_in
 from node.api.mastodon.common import ApiError, Page, json_response, link_header, page
 from node.api.mastodon.entities import status_entity
-from node.api.mastodon.queries import Viewer, newest_first, paged, status_select, unmuted
+from node.api.mastodon.queries import (
+    Viewer,
+    account_columns,
+    newest_first,
+    paged,
+    status_columns,
+    status_select,
+    unmuted,
+)
 from node.auth.scopes import implies
 from node.auth.tokens import digest
-from node.db.models import Follow, HomeFeedEntry, Status
+from node.db.models import Account, Follow, HomeFeedEntry, Status
 from node.services.context import NodeContext
 from node.services.feeds import feed_floor
 
@@ -66,7 +76,12 @@ _FLAGS = (
 )
 
 
-def feed_query(viewer: Viewer) -> Select[Any]:
+#: How many of the followed people's newest posts below the cursor a page past the feed
+#: looks at before the visibility and mute checks (so those run for a few rows, not all).
+OLDER_SCAN = 100
+
+
+def feed_query(viewer: Viewer, _wanted: Page | None = None) -> Select[Any]:
     """The viewer's feed entries with everything a Status needs, muted people left out."""
     return (
         status_select(viewer)
@@ -78,17 +93,30 @@ def feed_query(viewer: Viewer) -> Select[Any]:
     )
 
 
-def older_query(viewer: Viewer) -> Select[Any]:
+def older_query(viewer: Viewer, wanted: Page) -> Select[Any]:
     """What a capped feed no longer holds: posts and boosts by the people the viewer follows
-    (accepted) and by the viewer, as fan-out would have delivered them."""
-    followed = select(Follow.target_account_id).where(
-        Follow.account_id == viewer.id, Follow.state == "accepted"
+    (accepted) and by the viewer, as fan-out would have delivered them.
+
+    The newest :data:`OLDER_SCAN` candidates below the cursor come from the index on
+    ``(account_id, id)`` first; only they are checked for visibility and mutes (a page
+    with many muted or invisible candidates may come back short).
+    """
+    post = aliased(Status)
+    me: Any = viewer.id  # an int, or a bound parameter when compiled once (FastReads)
+    authors = union_all(
+        select((me if isinstance(me, BindParameter) else literal(me)).label("id")),
+        select(Follow.target_account_id).where(
+            Follow.account_id == viewer.id, Follow.state == "accepted"
+        ),
     )
-    return status_select(viewer).where(
-        unmuted(viewer),
-        or_(Status.account_id == viewer.id, Status.account_id.in_(followed)),
-        Status.visibility.not_in(("direct", "limited")),
+    candidates = paged(
+        select(post.id).where(
+            post.account_id.in_(authors), post.visibility.not_in(("direct", "limited"))
+        ),
+        post.id,
+        Page(max_id=wanted.max_id, since_id=wanted.since_id, min_id=None, limit=OLDER_SCAN),
     )
+    return status_select(viewer).where(unmuted(viewer), Status.id.in_(candidates))
 
 
 def _secret(request: web.Request) -> str:
@@ -98,7 +126,17 @@ def _secret(request: web.Request) -> str:
 
 
 class FastReads:
-    """One plain ``sqlite3`` connection for the home timeline of a node on SQLite."""
+    """One plain ``sqlite3`` connection for the home timeline of a node on SQLite.
+
+    Each status's JSON, without the viewer's flags, is kept between requests as a string
+    and the flags are appended per viewer. The cache is dropped whenever anything was
+    committed to the database since the last request (``PRAGMA data_version``, checked
+    inside the read transaction), so edits, deletes, counts and profile changes show at
+    once; a node that reads far more than it writes reuses the strings.
+    """
+
+    #: Cached statuses before the cache is started afresh.
+    CACHE_LIMIT = 50_000
 
     def __init__(self, path: str) -> None:
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -112,15 +150,20 @@ class FastReads:
             self.db.execute(pragma)
         self._dialect = SQLiteDialect_pysqlite(paramstyle="named")
         self._compiled: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+        self._version = -1
+        #: Status id → its JSON without flags and ``reblog``, the closing brace left off.
+        self._json: dict[int, str] = {}
+        self.hits = 0
+        self.misses = 0
 
     def close(self) -> None:
         """Close the connection."""
         self.db.close()
 
     def _sql(
-        self, kind: str, local: bool, wanted: Page, build: Callable[[Viewer], Select[Any]]
+        self, kind: str, local: bool, wanted: Page, build: Callable[[Viewer, Page], Select[Any]]
     ) -> tuple[str, dict[str, Any]]:
-        """*build*'s query paged like *wanted*, compiled once per shape with named parameters."""
+        """*build*'s ids paged like *wanted*, compiled once per shape with named parameters."""
         shape = (kind, local, wanted.max_id is None, wanted.since_id is None, wanted.min_id is None)
         hit = self._compiled.get(shape)
         if hit is None:
@@ -133,16 +176,19 @@ class FastReads:
                 min_id=None if wanted.min_id is None else cast(int, bindparam("min_id", 0)),
                 limit=cast(int, bindparam("limit", 40)),
             )
-            query = paged(build(viewer), column, cursors)
+            query = paged(build(viewer, cursors), column, cursors).with_only_columns(
+                Status.id.label("s_id"), Status.reblog_of_id.label("o_id")
+            )
             compiled = query.compile(
                 dialect=self._dialect, compile_kwargs={"render_postcompile": True}
             )
             hit = self._compiled[shape] = (str(compiled), dict(compiled.params))
         return hit
 
-    def _rows(
-        self, kind: str, viewer: Viewer, wanted: Page, build: Callable[[Viewer], Select[Any]]
-    ) -> list[dict[str, Any]]:
+    def _ids(
+        self, kind: str, viewer: Viewer, wanted: Page, build: Callable[[Viewer, Page], Select[Any]]
+    ) -> list[tuple[int, int | None]]:
+        """(status id, boosted id) of one page, newest first."""
         sql, defaults = self._sql(kind, viewer.local, wanted, build)
         params = {
             **defaults,
@@ -152,45 +198,30 @@ class FastReads:
             "min_id": wanted.min_id,
             "limit": wanted.limit,
         }
-        cursor = self.db.execute(sql, params)
-        names = [d[0] for d in cursor.description]
-        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        for row in rows:
-            for name in _DATES:
-                value = row[name]
-                if value is not None:
-                    row[name] = datetime.fromisoformat(value).replace(tzinfo=UTC)
-        return newest_first(rows, wanted, "s_id")
+        rows: list[tuple[int, int | None]] = self.db.execute(sql, params).fetchall()
+        if wanted.min_id is not None:
+            rows.sort(reverse=True)
+        return rows
 
-    def viewer(self, secret: str) -> Viewer:
-        """The viewer of a home timeline request: 401 without a valid user token, 403 without
-        ``read:statuses`` (as ``access.signed_in``; a revoked token fails at once)."""
+    def _viewer(self, secret: str) -> Viewer:
+        """401 without a valid user token, 403 without ``read:statuses`` (as
+        ``access.signed_in``; a revoked token fails at once)."""
         if not secret:
             raise ApiError(401, "The access token is invalid")
-        row = self.db.execute(
-            "SELECT accounts.id, accounts.local, tokens.scopes FROM tokens"
-            " JOIN accounts ON accounts.id = tokens.account_id"
-            " WHERE tokens.digest = ? AND tokens.revoked_at IS NULL"
-            " AND accounts.suspended_at IS NULL",
-            (digest(secret),),
-        ).fetchone()
+        row = self.db.execute(_GRANT_SQL, (digest(secret),)).fetchone()
         if row is None:
             raise ApiError(401, "The access token is invalid")
         if not implies(frozenset(row[2].split()), SCOPE):
             raise ApiError(403, "This action is outside the authorized scopes")
         return Viewer(int(row[0]), bool(row[1]))
 
-    def _flags(self, viewer: Viewer, ids: Sequence[int]) -> dict[int, set[str]]:
-        """``queries.viewer_flags`` for one page: favourited, reblogged, bookmarked, pinned."""
-        unique = list(dict.fromkeys(ids))
-        if not unique:
-            return {}
-        page_ids = json.dumps(unique)
-        params = [viewer.id, page_ids] * 4
-        flags: dict[int, set[str]] = {}
+    def _flags(self, viewer: Viewer, ids: Sequence[int]) -> dict[int, str]:
+        """``queries.viewer_flags`` for one page, as the JSON each status ends with."""
+        params = [viewer.id, json.dumps(list(ids))] * 4
+        found: dict[int, str] = {}
         for status_id, mark in self.db.execute(_FLAGS, params):
-            flags.setdefault(status_id, set()).add(mark)
-        return flags
+            found[status_id] = found.get(status_id, "") + mark
+        return {i: _flag_json(found[i]) for i in found}
 
     def _floor(self, viewer: Viewer, keep: int) -> int | None:
         """The oldest entry of *viewer*'s feed if the feed is full (so older ones were cut)."""
@@ -203,35 +234,108 @@ class FastReads:
         ).fetchone()
         return int(oldest) if count >= keep else None
 
-    def home(
-        self, viewer: Viewer, wanted: Page, ctx: NodeContext
-    ) -> tuple[list[dict[str, Any]], list[int]]:
-        """One page of *viewer*'s home timeline: the entities and their ids, in one read
-        transaction."""
+    def _fill(self, ids: list[int], ctx: NodeContext) -> None:
+        """Render the statuses of *ids* that are not cached (one query for all of them)."""
+        missing = [i for i in ids if i not in self._json]
+        self.hits += len(ids) - len(missing)
+        if not missing:
+            return
+        self.misses += len(missing)
+        if len(self._json) + len(missing) > self.CACHE_LIMIT:
+            self._json.clear()
+        sql = self._compiled.get(("bodies",))
+        if sql is None:
+            page_ids: Select[Any] = select(column("value")).select_from(
+                func.json_each(bindparam("ids", "[]"))
+            )
+            query = (
+                select(*status_columns(Status, "s_"), *account_columns(Account, "a_"))
+                .join(Account, Account.id == Status.account_id)
+                .where(Status.id.in_(page_ids))
+            )
+            compiled = query.compile(
+                dialect=self._dialect, compile_kwargs={"render_postcompile": True}
+            )
+            sql = self._compiled[("bodies",)] = (str(compiled), dict(compiled.params))
+        cursor = self.db.execute(sql[0], {**sql[1], "ids": json.dumps(missing)})
+        names = [d[0] for d in cursor.description]
+        for values in cursor.fetchall():
+            row = dict(zip(names, values, strict=True))
+            for name in _DATES:
+                if row.get(name) is not None:
+                    row[name] = datetime.fromisoformat(row[name]).replace(tzinfo=UTC)
+            row["o_id"] = None
+            entity = status_entity(row, ctx, {}, signed_in=False)
+            del entity["reblog"]
+            self._json[row["s_id"]] = _dumps(entity)[:-1]
+
+    def page(
+        self, secret: str, wanted: Callable[[], Page], ctx: NodeContext
+    ) -> tuple[str, list[int]]:
+        """One page of the home timeline of the token *secret*: its JSON and its ids, read in
+        one transaction."""
         self.db.execute("BEGIN")
         try:
-            rows = self._rows("feed", viewer, wanted, feed_query)
-            if len(rows) < wanted.limit and wanted.min_id is None:
+            viewer = self._viewer(secret)
+            (version,) = self.db.execute("PRAGMA data_version").fetchone()
+            if version != self._version:
+                self._json.clear()
+                self._version = version
+            want = wanted()
+            rows = self._ids("feed", viewer, want, feed_query)
+            if len(rows) < want.limit and want.min_id is None:
                 floor = self._floor(viewer, ctx.home_feed_size)
                 if floor is not None:
-                    more = _older_page(rows, wanted, floor)
-                    rows += self._rows("older", viewer, more, older_query)
-            ids = [row["s_id"] for row in rows] + [row["o_id"] for row in rows if row["o_id"]]
+                    cursor = min([floor, *(r[0] for r in rows)])
+                    more = _older_page(cursor, want, len(rows))
+                    rows += self._ids("older", viewer, more, older_query)
+            ids = [r[0] for r in rows] + [r[1] for r in rows if r[1] is not None]
+            self._fill(ids, ctx)
             flags = self._flags(viewer, ids)
         finally:
             self.db.execute("COMMIT")
-        entities = [status_entity(row, ctx, flags, signed_in=True) for row in rows]
-        return entities, [row["s_id"] for row in rows]
+        cache = self._json
+        parts = []
+        for status_id, original in rows:
+            if original is None:
+                parts.append(cache[status_id] + flags.get(status_id, _NO_FLAGS))
+            else:
+                own = flags.get(original, _NO_FLAGS)
+                parts.append(
+                    f'{cache[status_id]},"reblog":{cache[original]}{own}{own[len(_NULL_REBLOG) :]}'
+                )
+        return "[" + ",".join(parts) + "]", [r[0] for r in rows]
 
 
-def _older_page(rows: Sequence[Any], wanted: Page, floor: int) -> Page:
+def _older_page(cursor: int, wanted: Page, found: int) -> Page:
     """The rest of a page that ran past a full feed: older than anything the feed holds."""
-    cursor = min([floor, *(row["s_id"] for row in rows)])
     if wanted.max_id is not None:
         cursor = min(cursor, wanted.max_id)
-    return Page(
-        max_id=cursor, since_id=wanted.since_id, min_id=None, limit=wanted.limit - len(rows)
+    return Page(max_id=cursor, since_id=wanted.since_id, min_id=None, limit=wanted.limit - found)
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+_NULL_REBLOG = ',"reblog":null'
+
+
+def _flag_json(marks: str) -> str:
+    """The end of a Status for a viewer: ``reblog`` (null) and the viewer's flags (C35)."""
+    return (
+        f'{_NULL_REBLOG},"favourited":{_dumps("f" in marks)},"reblogged":{_dumps("r" in marks)},'
+        f'"bookmarked":{_dumps("b" in marks)},"muted":false,"pinned":{_dumps("p" in marks)},'
+        '"filtered":[]}'
     )
+
+
+_NO_FLAGS = _flag_json("")
+_GRANT_SQL = (
+    "SELECT accounts.id, accounts.local, tokens.scopes FROM tokens"
+    " JOIN accounts ON accounts.id = tokens.account_id"
+    " WHERE tokens.digest = ? AND tokens.revoked_at IS NULL AND accounts.suspended_at IS NULL"
+)
 
 
 #: The app's :class:`FastReads`; absent on PostgreSQL and SQLite in memory.
@@ -246,24 +350,36 @@ def open_fast_reads(database_url: str) -> FastReads | None:
     return FastReads(str(url.database))
 
 
-async def home_timeline(request: web.Request) -> web.StreamResponse:
-    """``GET /api/v1/timelines/home``: what was fanned out to the caller, newest first."""
-    ctx = context_of(request)
-    reads = request.app.get(FAST_READS)
-    if reads is not None:
-        viewer = reads.viewer(_secret(request))
-        wanted = page(request)
-        entities, ids = reads.home(viewer, wanted, ctx)
-        return json_response(entities, headers=link_header(request, ids))
-    viewer = await signed_in(request, SCOPE)
-    wanted = page(request)
+async def core_page(
+    ctx: NodeContext, viewer: Viewer, wanted: Page
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """One page through the async session (PostgreSQL; the reference for the SQLite path)."""
     async with ctx.sessions() as session:
         query = paged(feed_query(viewer), HomeFeedEntry.status_id, wanted)
         rows = newest_first((await session.execute(query)).mappings().all(), wanted, "s_id")
         if len(rows) < wanted.limit and wanted.min_id is None:
             floor = await feed_floor(session, viewer.id, ctx.home_feed_size)
             if floor is not None:
-                older = paged(older_query(viewer), Status.id, _older_page(rows, wanted, floor))
+                cursor = min([floor, *(row["s_id"] for row in rows)])
+                more = _older_page(cursor, wanted, len(rows))
+                older = paged(older_query(viewer, more), Status.id, more)
                 rows += (await session.execute(older)).mappings().all()
         entities = await render_statuses(session, ctx, viewer, list(rows))
-    return json_response(entities, headers=link_header(request, [row["s_id"] for row in rows]))
+    return entities, [row["s_id"] for row in rows]
+
+
+async def home_timeline(request: web.Request) -> web.StreamResponse:
+    """``GET /api/v1/timelines/home``: what was fanned out to the caller, newest first."""
+    ctx = context_of(request)
+    reads = request.app.get(FAST_READS)
+    if reads is not None:
+        body, ids = reads.page(_secret(request), lambda: page(request), ctx)
+        return web.Response(
+            body=body.encode(),
+            content_type="application/json",
+            charset="utf-8",
+            headers=link_header(request, ids),
+        )
+    viewer = await signed_in(request, SCOPE)
+    entities, ids = await core_page(ctx, viewer, page(request))
+    return json_response(entities, headers=link_header(request, ids))
