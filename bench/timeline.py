@@ -269,7 +269,7 @@ async def run(args: argparse.Namespace) -> None:
     rng = random.Random(7)
     scale = Scale(accounts=args.accounts, statuses=args.statuses)
     began = time.perf_counter()
-    seeded = build(scale)
+    seeded = await asyncio.to_thread(build, scale)
     print(
         f"seed: {seeded.path.name} ({seeded.path.stat().st_size / 1e6:,.0f} MB), "
         f"built in {seeded.seconds} s, ready in {time.perf_counter() - began:.1f} s"

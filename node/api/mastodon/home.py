@@ -153,6 +153,8 @@ class FastReads:
         self._version = -1
         #: Status id → its JSON without flags and ``reblog``, the closing brace left off.
         self._json: dict[int, str] = {}
+        #: Account id → its row (``a_`` columns with the counts), for rendering statuses.
+        self._accounts: dict[int, dict[str, Any]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -234,8 +236,26 @@ class FastReads:
         ).fetchone()
         return int(oldest) if count >= keep else None
 
+    def _select(self, key: str, query: Select[Any], ids: list[int]) -> list[dict[str, Any]]:
+        """Rows of *query* (compiled once under *key*) for *ids*, dates made datetimes."""
+        sql = self._compiled.get((key,))
+        if sql is None:
+            compiled = query.compile(
+                dialect=self._dialect, compile_kwargs={"render_postcompile": True}
+            )
+            sql = self._compiled[(key,)] = (str(compiled), dict(compiled.params))
+        cursor = self.db.execute(sql[0], {**sql[1], "ids": json.dumps(ids)})
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+        for row in rows:
+            for name in _DATES:
+                if row.get(name) is not None:
+                    row[name] = datetime.fromisoformat(row[name]).replace(tzinfo=UTC)
+        return rows
+
     def _fill(self, ids: list[int], ctx: NodeContext) -> None:
-        """Render the statuses of *ids* that are not cached (one query for all of them)."""
+        """Render the statuses of *ids* that are not cached: one query for the statuses, one
+        for the authors not cached yet (an author's counts are the costly part)."""
         missing = [i for i in ids if i not in self._json]
         self.hits += len(ids) - len(missing)
         if not missing:
@@ -243,27 +263,25 @@ class FastReads:
         self.misses += len(missing)
         if len(self._json) + len(missing) > self.CACHE_LIMIT:
             self._json.clear()
-        sql = self._compiled.get(("bodies",))
-        if sql is None:
-            page_ids: Select[Any] = select(column("value")).select_from(
-                func.json_each(bindparam("ids", "[]"))
+            self._accounts.clear()
+        page_ids: Select[Any] = select(column("value")).select_from(
+            func.json_each(bindparam("ids", "[]"))
+        )
+        rows = self._select(
+            "statuses",
+            select(*status_columns(Status, "s_")).where(Status.id.in_(page_ids)),
+            missing,
+        )
+        authors = list({row["s_account_id"] for row in rows} - self._accounts.keys())
+        if authors:
+            found = self._select(
+                "accounts",
+                select(*account_columns(Account, "a_")).where(Account.id.in_(page_ids)),
+                authors,
             )
-            query = (
-                select(*status_columns(Status, "s_"), *account_columns(Account, "a_"))
-                .join(Account, Account.id == Status.account_id)
-                .where(Status.id.in_(page_ids))
-            )
-            compiled = query.compile(
-                dialect=self._dialect, compile_kwargs={"render_postcompile": True}
-            )
-            sql = self._compiled[("bodies",)] = (str(compiled), dict(compiled.params))
-        cursor = self.db.execute(sql[0], {**sql[1], "ids": json.dumps(missing)})
-        names = [d[0] for d in cursor.description]
-        for values in cursor.fetchall():
-            row = dict(zip(names, values, strict=True))
-            for name in _DATES:
-                if row.get(name) is not None:
-                    row[name] = datetime.fromisoformat(row[name]).replace(tzinfo=UTC)
+            self._accounts.update((row["a_id"], row) for row in found)
+        for row in rows:
+            row.update(self._accounts[row["s_account_id"]])
             row["o_id"] = None
             entity = status_entity(row, ctx, {}, signed_in=False)
             del entity["reblog"]
@@ -280,6 +298,7 @@ class FastReads:
             (version,) = self.db.execute("PRAGMA data_version").fetchone()
             if version != self._version:
                 self._json.clear()
+                self._accounts.clear()
                 self._version = version
             want = wanted()
             rows = self._ids("feed", viewer, want, feed_query)
