@@ -347,6 +347,71 @@ async def run(args: argparse.Namespace) -> None:
     print(f"machine: {machine()}; load average after: {_load()}")
 
 
+def plans(path: Path) -> None:
+    """Print ``EXPLAIN QUERY PLAN`` of the statements the home timeline and fan-out rely on."""
+    from sqlalchemy import literal, select
+    from sqlalchemy.dialects.sqlite import insert
+
+    from node.api.mastodon.common import Page
+    from node.api.mastodon.home import _FLAGS, FastReads, feed_query, older_query
+    from node.db.models import Account, Follow, HomeFeedEntry
+
+    reads = FastReads(str(path))
+    db = reads.db
+    viewer_id, author_id = db.execute(
+        "SELECT t.account_id, (SELECT target_account_id FROM follows"
+        " WHERE account_id = t.account_id LIMIT 1) FROM tokens t LIMIT 1"
+    ).fetchone()
+    cursor = db.execute(
+        "SELECT min(status_id) FROM home_feed WHERE account_id = ?", (viewer_id,)
+    ).fetchone()[0]
+    values = {"viewer_id": viewer_id, "max_id": cursor, "since_id": None, "min_id": None}
+
+    def show(title: str, sql: str, params: Any) -> None:
+        print(f"-- {title}")
+        for row in db.execute("EXPLAIN QUERY PLAN " + sql, params):
+            print("  " * (0 if row[1] == 0 else 1) + row[3])
+        print()
+
+    for title, kind, query, page in (
+        ("home, first page (ids)", "feed", feed_query, Page(None, None, None, 40)),
+        ("home, next page (max_id)", "feed", feed_query, Page(cursor, None, None, 40)),
+        ("home, past the capped feed (max_id)", "older", older_query, Page(cursor, None, None, 40)),
+    ):
+        sql, defaults = reads._sql(kind, True, page, query)
+        show(title, sql, {**defaults, **values, "limit": 40})
+    show("viewer's flags for a page", _FLAGS, [viewer_id, "[1,2]"] * 4)
+    followers = (
+        select(Follow.account_id, literal(1))
+        .join(Account, Account.id == Follow.account_id)
+        .where(
+            Follow.target_account_id == author_id,
+            Follow.state == "accepted",
+            Account.local.is_(True),
+        )
+    )
+    fan_out = (
+        insert(HomeFeedEntry)
+        .from_select(["account_id", "status_id"], followers)
+        .on_conflict_do_nothing()
+    )
+    compiled = fan_out.compile(dialect=reads._dialect)
+    show("fan-out insert (node.services.statuses.fan_out)", str(compiled), compiled.params)
+    show(
+        "feed trim: the 800th entry of each follower's feed (node.services.feeds)",
+        "SELECT f.account_id, (SELECT h.status_id FROM home_feed h WHERE h.account_id ="
+        " f.account_id ORDER BY h.status_id DESC LIMIT 1 OFFSET 799) FROM follows f"
+        " WHERE f.target_account_id = ? AND f.state = 'accepted'",
+        (author_id,),
+    )
+    show(
+        "feed trim: delete below it",
+        "DELETE FROM home_feed WHERE account_id = ? AND status_id < ?",
+        (viewer_id, cursor),
+    )
+    reads.close()
+
+
 def main() -> None:
     """Parse the options and run the benchmark (or, with ``--serve``, be the node)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -358,9 +423,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10, help="seconds")
     parser.add_argument("--duration", type=int, default=20, help="seconds")
     parser.add_argument("--posts", type=int, default=300)
+    parser.add_argument("--plans", action="store_true", help="print the query plans only")
     args = parser.parse_args()
     if args.serve:
         serve(args.serve)
+        return
+    if args.plans:
+        plans(build(Scale(accounts=args.accounts, statuses=args.statuses)).path)
         return
     asyncio.run(run(args))
 

@@ -236,11 +236,13 @@ class FastReads:
         ).fetchone()
         return int(oldest) if count >= keep else None
 
-    def _select(self, key: str, query: Select[Any], ids: list[int]) -> list[dict[str, Any]]:
-        """Rows of *query* (compiled once under *key*) for *ids*, dates made datetimes."""
+    def _select(
+        self, key: str, query: Callable[[], Select[Any]], ids: list[int]
+    ) -> list[dict[str, Any]]:
+        """Rows of *query* (built and compiled once under *key*) for *ids*, with datetimes."""
         sql = self._compiled.get((key,))
         if sql is None:
-            compiled = query.compile(
+            compiled = query().compile(
                 dialect=self._dialect, compile_kwargs={"render_postcompile": True}
             )
             sql = self._compiled[(key,)] = (str(compiled), dict(compiled.params))
@@ -264,19 +266,16 @@ class FastReads:
         if len(self._json) + len(missing) > self.CACHE_LIMIT:
             self._json.clear()
             self._accounts.clear()
-        page_ids: Select[Any] = select(column("value")).select_from(
-            func.json_each(bindparam("ids", "[]"))
-        )
         rows = self._select(
             "statuses",
-            select(*status_columns(Status, "s_")).where(Status.id.in_(page_ids)),
+            lambda: select(*status_columns(Status, "s_")).where(Status.id.in_(_page_ids())),
             missing,
         )
         authors = list({row["s_account_id"] for row in rows} - self._accounts.keys())
         if authors:
             found = self._select(
                 "accounts",
-                select(*account_columns(Account, "a_")).where(Account.id.in_(page_ids)),
+                lambda: select(*account_columns(Account, "a_")).where(Account.id.in_(_page_ids())),
                 authors,
             )
             self._accounts.update((row["a_id"], row) for row in found)
@@ -331,6 +330,11 @@ def _older_page(cursor: int, wanted: Page, found: int) -> Page:
     if wanted.max_id is not None:
         cursor = min(cursor, wanted.max_id)
     return Page(max_id=cursor, since_id=wanted.since_id, min_id=None, limit=wanted.limit - found)
+
+
+def _page_ids() -> Select[Any]:
+    """The ids of one page, passed as one JSON array parameter ``ids``."""
+    return select(column("value")).select_from(func.json_each(bindparam("ids", "[]")))
 
 
 def _dumps(data: Any) -> str:
