@@ -28,6 +28,7 @@ from node.db.models import (
 from node.federation.documents import iso, note_document
 from node.ids import new_id
 from node.services.context import NodeContext
+from node.services.conversations import track_direct
 from node.services.events import record
 from node.services.graph import insert_ignore, notify
 from node.services.tags import link_tags
@@ -116,6 +117,8 @@ async def fan_out(session: AsyncSession, status: Status, mentioned_ids: Sequence
             insert_ignore(session, HomeFeedEntry),
             [{"account_id": a, "status_id": status.id} for a in dict.fromkeys(owners)],
         )
+    if status.visibility == "direct":
+        await track_direct(session, [status.id])
 
 
 async def note_for(
