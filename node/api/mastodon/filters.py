@@ -280,10 +280,10 @@ async def add_keyword(request: web.Request) -> web.StreamResponse:
     """Add a keyword (``keyword``, ``whole_word``) to a filter."""
     viewer = await signed_in(request, "write:filters")
     values = await params(request)
-    keyword = _keyword(values.get("keyword"))
     whole = values.get("whole_word")
     async with context_of(request).sessions() as session, session.begin():
         active = await _owned(session, path_id(request), viewer)
+        keyword = _keyword(values.get("keyword"))
         if len(active.keywords) >= MAX_KEYWORDS:
             raise ApiError(422, f"A filter may have at most {MAX_KEYWORDS} keywords")
         row = FilterKeyword(
@@ -346,10 +346,10 @@ async def add_status(request: web.Request) -> web.StreamResponse:
     """Make a filter match a status the caller may see (``status_id``)."""
     viewer = await signed_in(request, "write:filters")
     raw = (await params(request)).get("status_id", "")
-    if not isinstance(raw, str) or not raw.isdigit() or len(raw) > 19:
-        raise ApiError(422, "status_id must be an id")
     async with context_of(request).sessions() as session, session.begin():
         active = await _owned(session, path_id(request), viewer)
+        if not isinstance(raw, str) or not raw.isdigit() or len(raw) > 19:
+            raise ApiError(422, "status_id must be an id")
         status = await visible_status(session, int(raw), viewer)
         if any(s.status_id == status.id for s in active.statuses):
             raise ApiError(422, "Validation failed: Status has already been taken")

@@ -247,9 +247,10 @@ async def add_accounts(request: web.Request) -> web.StreamResponse:
     """Add accounts the caller follows: any other is 404, one already on the list 422 —
     and then none is added (Mastodon's rules)."""
     viewer = await signed_in(request, "write:lists")
-    ids = _account_ids(await params(request))
+    values = await params(request)
     async with context_of(request).sessions() as session, session.begin():
         chosen = await owned_list(session, path_id(request), viewer)
+        ids = _account_ids(values)
         followed = set(
             (
                 await session.scalars(
@@ -286,9 +287,10 @@ async def add_accounts(request: web.Request) -> web.StreamResponse:
 async def remove_accounts(request: web.Request) -> web.StreamResponse:
     """Take accounts off a list (ones not on it are ignored)."""
     viewer = await signed_in(request, "write:lists")
-    ids = _account_ids(await params(request))
+    values = await params(request)
     async with context_of(request).sessions() as session, session.begin():
         chosen = await owned_list(session, path_id(request), viewer)
+        ids = _account_ids(values)
         await session.execute(
             delete(ListMember).where(
                 ListMember.list_id == chosen.id, ListMember.account_id.in_(ids)

@@ -126,9 +126,10 @@ async def show_scheduled(request: web.Request) -> web.StreamResponse:
 async def move_scheduled(request: web.Request) -> web.StreamResponse:
     """Move a waiting post to another ``scheduled_at`` (≥ 5 minutes ahead)."""
     viewer = await signed_in(request, "write:statuses")
-    when = parse_time((await params(request)).get("scheduled_at"))
+    values = await params(request)
     async with context_of(request).sessions() as session, session.begin():
         row = await _own(session, path_id(request), viewer)
+        when = parse_time(values.get("scheduled_at"))
         try:
             await reschedule(session, row, when)
         except ScheduleError as exc:
