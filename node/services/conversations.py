@@ -4,7 +4,7 @@ AccountConversation).
 Whenever a direct post is stored — written here or received from a peer — every local
 person in it (its author and the mentioned) gets their conversation for that thread and
 those other participants updated: the post becomes its last status, and it is unread for
-everyone but the author. The ``direct`` stream is told (a ``conversation`` event).
+everyone but the author. The ``direct`` stream is told (a ``conversation`` event naming the post).
 """
 
 from __future__ import annotations
@@ -80,10 +80,5 @@ async def track_direct(session: AsyncSession, status_ids: Sequence[int]) -> None
                     updated_at=now,
                 )
             )
-            conversation_id = await session.scalar(
-                select(Conversation.id).where(
-                    Conversation.account_id == account_id, Conversation.key == key
-                )
-            )
-            if conversation_id is not None:
-                record(session, "conversation", conversation_id)
+        # One event per post (streams find each viewer's conversation by its last status).
+        record(session, "conversation", status_id)

@@ -210,8 +210,12 @@ async def _conversation(
     wanted = [chan for chan in channels if chan.name == "direct"]
     if not wanted:
         return []
-    found = await session.get(Conversation, item.id)
-    if found is None or found.account_id != viewer.id or found.last_status_id is None:
+    found = await session.scalar(
+        select(Conversation).where(
+            Conversation.account_id == viewer.id, Conversation.last_status_id == item.id
+        )
+    )
+    if found is None:  # not the viewer's, or a newer message came since
         return []
     payload = _encode((await conversation_entities(session, ctx, viewer, [found]))[0])
     return [Message(chan, "conversation", payload) for chan in wanted]
