@@ -179,7 +179,7 @@ async def test_filters_in_notifications_expiry_and_streams(make_node: NodeFactor
     ):
         await call(bob.status_post, "no spoilers: the finale")
         await call(bob.status_post, "gewoon nieuws")
-        seen = []
+        seen: list[str] = []
         async with asyncio.timeout(WAIT):
             while "gewoon nieuws" not in "".join(seen):
                 message = json.loads((await ws.receive()).data)
