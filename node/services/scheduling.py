@@ -67,6 +67,8 @@ class PostParams:
     language: str | None = None
     in_reply_to_id: int | None = None
     idempotency: str | None = None
+    #: The client that scheduled it: its OAuth app, or for a ``kantine tokens`` token the token.
+    application_id: int | None = None
 
     def check(self) -> None:
         """The checks ``post_status`` makes, made now so a bad post is refused at once."""

@@ -7,6 +7,7 @@ worker's job (``node.services.scheduling.Scheduler``, under :data:`SCHEDULER`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from node.api.mastodon.common import (
     link_header,
     page,
     params,
+    require,
 )
 from node.api.mastodon.queries import Viewer, paged
 from node.db.engine import AsyncSession
@@ -68,9 +70,10 @@ def scheduled_entity(row: ScheduledStatus) -> dict[str, Any]:
             "scheduled_at": None,
             "in_reply_to_id": None if post.in_reply_to_id is None else str(post.in_reply_to_id),
             "language": post.language,
-            "application_id": None,
+            "application_id": None if post.application_id is None else str(post.application_id),
             "idempotency": post.idempotency,
             "with_rate_limit": False,
+            "allowed_mentions": None,
         },
         "media_attachments": [],
     }
@@ -79,6 +82,8 @@ def scheduled_entity(row: ScheduledStatus) -> dict[str, Any]:
 async def schedule(request: web.Request, viewer: Viewer, post: PostParams) -> web.StreamResponse:
     """Answer ``POST /api/v1/statuses`` with ``scheduled_at``: the ScheduledStatus, or 422."""
     when = parse_time((await params(request)).get("scheduled_at"))
+    grant = await require(request)
+    post = replace(post, application_id=getattr(grant, "app_id", None) or grant.token_id)
     ctx = context_of(request)
     async with ctx.sessions() as session, session.begin():
         if post.in_reply_to_id is not None:
