@@ -34,7 +34,8 @@ def thread_of(status: Status) -> str:
 
 def quiet(viewer: Viewer) -> ColumnElement[bool]:
     """SQL over ``notifications`` joined to ``statuses``: not from an account the viewer muted
-    with notifications, not about a thread the viewer muted."""
+    with notifications, not about a thread the viewer muted — since the mute was made, so
+    what was notified before stays, as in Mastodon (which never writes the muted ones)."""
     mute = aliased(Mute)
     thread = aliased(ThreadMute)
     return and_(
@@ -42,12 +43,14 @@ def quiet(viewer: Viewer) -> ColumnElement[bool]:
             mute.account_id == viewer.id,
             mute.target_account_id == Notification.from_account_id,
             mute.hide_notifications.is_(True),
+            mute.created_at <= Notification.created_at,
         ),
         or_(
             Notification.status_id.is_(None),
             ~exists().where(
                 thread.account_id == viewer.id,
                 thread.context == func.coalesce(Status.context, Status.uri),
+                thread.created_at <= Notification.created_at,
             ),
         ),
     )
