@@ -146,8 +146,23 @@ async def test_filters_warn_hide_contexts_and_bad_input(make_node: NodeFactory) 
     assert await raw(node, "GET", "/api/v2/filters", token) == before
     assert alice_account.id
 
+    # The thread context: a hidden reply leaves the status's context, and only there.
+    await call(bob.status_post, "lunch in de kantine?", in_reply_to_id=meeting.id)
+    changed = await call(
+        alice.update_filter_v2,
+        made.id,
+        context=["thread"],
+        keywords_attributes=[{"keyword": "kantine", "whole_word": True}],
+    )
+    assert [k.keyword for k in changed.keywords] == ["kantine"]
+    thread = f"/api/v1/statuses/{meeting.id}/context"
+    assert "<p>lunch in de kantine?</p>" not in await _texts(node, thread, token)
+    assert "<p>lunch in de kantine?</p>" in await _texts(node, "/api/v1/timelines/home", token)
+    assert "<p>lunch in de kantine?</p>" in await _texts(node, thread, bob_token)
+
     await call(alice.delete_filter_v2, made.id)
     assert await call(alice.filters_v2) == []
+    assert "<p>lunch in de kantine?</p>" in await _texts(node, thread, token)
 
 
 async def test_filters_in_notifications_expiry_and_streams(make_node: NodeFactory) -> None:

@@ -111,6 +111,10 @@ async def test_list_lifecycle_and_bad_input(pair: Pair) -> None:
 
     await call(alice.list_accounts_delete, made.id, [carol_id])
     assert [str(a.id) for a in await call(alice.list_accounts, made.id)] == [str(bob_here.id)]
+    # Unfollowing takes someone off one's lists, as in Mastodon.
+    await call(alice.account_unfollow, bob_here.id)
+    await settle(finance, pair.hr)
+    assert await call(alice.list_accounts, made.id) == []
     await call(alice.list_delete, made.id)
     assert await call(alice.lists) == []
     assert await call(alice.account_lists, bob_here.id) == []

@@ -81,7 +81,10 @@ def scheduled_entity(row: ScheduledStatus) -> dict[str, Any]:
 
 async def schedule(request: web.Request, viewer: Viewer, post: PostParams) -> web.StreamResponse:
     """Answer ``POST /api/v1/statuses`` with ``scheduled_at``: the ScheduledStatus, or 422."""
-    when = parse_time((await params(request)).get("scheduled_at"))
+    values = await params(request)
+    if values.getall("media_ids[]", []) or values.getall("media_ids", []):
+        raise ApiError(422, "scheduled posts with media are not supported yet")
+    when = parse_time(values.get("scheduled_at"))
     grant = await require(request)
     post = replace(post, application_id=getattr(grant, "app_id", None) or grant.token_id)
     ctx = context_of(request)
