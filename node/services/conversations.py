@@ -21,7 +21,7 @@ from node.ids import new_id
 from node.services.events import record
 from node.services.graph import insert_ignore
 
-__all__ = ["conversation_key", "track_direct"]
+__all__ = ["conversation_key", "forget_direct", "track_direct"]
 
 
 def conversation_key(thread: str, others: Sequence[int]) -> str:
@@ -82,3 +82,49 @@ async def track_direct(session: AsyncSession, status_ids: Sequence[int]) -> None
             )
         # One event per post (streams find each viewer's conversation by its last status).
         record(session, "conversation", status_id)
+
+
+async def forget_direct(session: AsyncSession, status: Status) -> None:
+    """A direct post is being deleted: each conversation it ended falls back to the one
+    before it in the same thread with the same people, or goes when there is none."""
+    ended = (
+        await session.scalars(select(Conversation).where(Conversation.last_status_id == status.id))
+    ).all()
+    if not ended:
+        return
+    thread = status.context or status.uri
+    earlier = (
+        await session.execute(
+            select(Status.id, Status.account_id)
+            .where(
+                Status.visibility == "direct",
+                Status.context == thread,
+                Status.id < status.id,
+            )
+            .order_by(Status.id.desc())
+            .limit(50)
+        )
+    ).all()
+    people: dict[int, list[int]] = {}
+    for status_id, author_id in earlier:
+        mentioned = (
+            await session.scalars(select(Mention.account_id).where(Mention.status_id == status_id))
+        ).all()
+        people[status_id] = sorted({author_id, *mentioned})
+    for conversation in ended:
+        fallback = next(
+            (
+                status_id
+                for status_id, _ in earlier
+                if conversation.account_id in people[status_id]
+                and conversation_key(
+                    thread, [p for p in people[status_id] if p != conversation.account_id]
+                )
+                == conversation.key
+            ),
+            None,
+        )
+        if fallback is None:
+            await session.delete(conversation)
+        else:
+            conversation.last_status_id = fallback

@@ -28,7 +28,7 @@ from node.db.models import (
 from node.federation.documents import iso, note_document
 from node.ids import new_id
 from node.services.context import NodeContext
-from node.services.conversations import track_direct
+from node.services.conversations import forget_direct, track_direct
 from node.services.events import record
 from node.services.graph import insert_ignore, notify
 from node.services.tags import link_tags
@@ -272,6 +272,8 @@ async def remove_status(session: AsyncSession, status: Status) -> None:
             .where(Status.id == status.in_reply_to_id, Status.replies_count > 0)
             .values(replies_count=Status.replies_count - 1)
         )
+    if status.visibility == "direct":
+        await forget_direct(session, status)
     record(
         session,
         "delete",

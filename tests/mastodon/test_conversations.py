@@ -100,6 +100,26 @@ async def test_conversations_between_two_nodes(pair: Pair) -> None:
     assert len(await call(alice.conversations)) == 2
     assert carol.id
 
+    # Deleting a conversation's last message falls back to the one before; the first one
+    # deleted too, the conversation goes.
+    status, body = await raw(finance, "GET", "/api/v1/conversations", pair.alice_token)
+    carol_thread = next(c for c in body if c["accounts"][0]["acct"] == "carol")
+    await call(
+        alice.status_post,
+        "@carol of thee?",
+        visibility="direct",
+        in_reply_to_id=carol_thread["last_status"]["id"],
+    )
+    newest = next(c for c in await call(alice.conversations) if c.accounts[0].acct == "carol")
+    assert "thee" in newest.last_status.content and str(newest.id) == carol_thread["id"]
+    await call(alice.status_delete, newest.last_status.id)
+    again = next(c for c in await call(alice.conversations) if c.accounts[0].acct == "carol")
+    assert str(again.last_status.id) == carol_thread["last_status"]["id"]
+    await call(alice.status_delete, again.last_status.id)
+    assert all(c.accounts[0].acct != "carol" for c in await call(alice.conversations))
+    assert await call(client(finance, carol_token).conversations) == []
+    await call(alice.status_post, "@carol koffie?", visibility="direct")
+
     # Removing it is the owner's alone: bob still has his.
     status, body = await raw(finance, "DELETE", f"/api/v1/conversations/{target}", pair.alice_token)
     assert (status, body) == (200, {})
