@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from node.db.models import Filter
+from node.db.models import Filter, Notification
 from tests.conftest import NodeFactory
 from tests.mastodon import shapes
 from tests.mastodon.conftest import call, client, raw
@@ -185,6 +185,15 @@ async def test_filters_in_notifications_expiry_and_streams(make_node: NodeFactor
     notes = await call(alice.notifications)
     assert all("finale" not in n.status.content for n in notes if n.status)
     assert len([n for n in notes if n.type == "mention"]) == 1
+    async with node.ctx.sessions() as session:
+        hidden = await session.scalar(
+            select(Notification.id)
+            .where(Notification.account_id == alice_account.id)
+            .order_by(Notification.id)
+            .limit(1)
+        )
+    status, body = await raw(node, "GET", f"/api/v1/notifications/{hidden}", token)
+    assert status == 404, body  # the hidden one is not shown by id either
 
     # The stream leaves hidden posts out too.
     url = node.base.replace("http://", "ws://") + "/api/v1/streaming"

@@ -121,9 +121,10 @@ async def show_notification(request: web.Request) -> web.StreamResponse:
     async with ctx.sessions() as session:
         query = notification_select(viewer).where(Notification.id == path_id(request))
         rows = list((await session.execute(query)).mappings().all())
-        if not rows:
+        shown = await _render(session, request, rows, viewer) if rows else []
+        if not shown:  # unknown, another's, or hidden by a filter
             raise ApiError(404, "Record not found")
-        return json_response((await _render(session, request, rows, viewer))[0])
+        return json_response(shown[0])
 
 
 @routes.post("/api/v1/notifications/clear")
