@@ -222,3 +222,38 @@ async def test_filters_in_notifications_expiry_and_streams(make_node: NodeFactor
     assert "<p>no spoilers: the finale</p>" in home
     assert len([n for n in await call(alice.notifications) if n.type == "mention"]) == 2
     assert alice_account.id
+
+
+async def test_v1_filters_for_old_clients(make_node: NodeFactory) -> None:
+    """Old clients make, change and delete one-keyword filters; v2 shows the same data."""
+    node = await make_node("finance", "127.0.0.2")
+    _alice, token = await node.user("alice")
+    _bob, bob_token = await node.user("bob")
+    alice = client(node, token)
+    made = await call(alice.filter_create, "Voetbal", ["home", "public"], irreversible=True)
+    assert (made.phrase, made.irreversible, made.whole_word) == ("Voetbal", True, True)
+    status, body = await raw(node, "GET", f"/api/v1/filters/{made.id}", token)
+    assert status == 200
+    shapes.check("Filter", body)
+    v2 = await call(alice.filters_v2)
+    assert [(f.title, f.filter_action, [k.keyword for k in f.keywords]) for f in v2] == [
+        ("Voetbal", "hide", ["Voetbal"])
+    ]
+    changed = await call(alice.filter_update, made.id, phrase="voetbal", irreversible=False)
+    assert (changed.phrase, changed.irreversible) == ("voetbal", False)
+    assert (await call(alice.filters_v2))[0].filter_action == "warn"
+    before = await raw(node, "GET", "/api/v2/filters", token)
+    for method, path, data in (
+        ("POST", "/api/v1/filters", {"phrase": "", "context[]": "home"}),
+        ("POST", "/api/v1/filters", {"phrase": "x", "context[]": "overal"}),
+        ("PUT", f"/api/v1/filters/{made.id}", {"phrase": " "}),
+        ("PUT", f"/api/v1/filters/{made.id}", {"irreversible": "soms"}),
+    ):
+        status, body = await raw(node, method, path, token, data=data)
+        assert status == 422, (method, path, body)
+    for method in ("GET", "PUT", "DELETE"):
+        status, _ = await raw(node, method, f"/api/v1/filters/{made.id}", bob_token)
+        assert status == 404
+    assert await raw(node, "GET", "/api/v2/filters", token) == before
+    await call(alice.filter_delete, made.id)
+    assert await call(alice.filters) == [] and await call(alice.filters_v2) == []

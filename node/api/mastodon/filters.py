@@ -404,3 +404,79 @@ async def v1_filter(request: web.Request) -> web.StreamResponse:
         keyword = await _keyword_row(session, path_id(request), viewer)
         active = await _owned(session, keyword.filter_id, viewer)
     return json_response(_v1(active, keyword))
+
+
+@routes.post("/api/v1/filters")
+async def v1_create(request: web.Request) -> web.StreamResponse:
+    """Make a one-keyword filter the v1 way: ``phrase``, ``context[]``, ``irreversible``
+    (``hide``), ``whole_word``, ``expires_in``."""
+    viewer = await signed_in(request, "write:filters")
+    values = await params(request)
+    phrase = _keyword(values.get("phrase"))
+    contexts = _contexts(values)
+    action = "hide" if flag(values.get("irreversible"), "irreversible") else "warn"
+    whole = values.get("whole_word")
+    expires_at = _expiry(values.get("expires_in"))
+    async with context_of(request).sessions() as session, session.begin():
+        count = await session.scalar(
+            select(func.count()).select_from(Filter).where(Filter.account_id == viewer.id)
+        )
+        if (count or 0) >= MAX_FILTERS:
+            raise ApiError(422, f"You can have at most {MAX_FILTERS} filters")
+        made = Filter(
+            id=new_id(),
+            account_id=viewer.id,
+            title=phrase,
+            contexts=contexts,
+            action=action,
+            expires_at=expires_at,
+            created_at=datetime.now(UTC),
+        )
+        keyword = FilterKeyword(
+            id=new_id(),
+            filter_id=made.id,
+            keyword=phrase,
+            whole_word=True if whole is None else flag(whole, "whole_word"),
+        )
+        session.add(made)
+        await session.flush()
+        session.add(keyword)
+        answer = _v1(ActiveFilter(made, [keyword]), keyword)
+    return json_response(answer)
+
+
+@routes.put("/api/v1/filters/{id}")
+async def v1_update(request: web.Request) -> web.StreamResponse:
+    """Change a v1 filter: the keyword's phrase and ``whole_word``, its filter's contexts,
+    action and expiry."""
+    viewer = await signed_in(request, "write:filters")
+    values = await params(request)
+    async with context_of(request).sessions() as session, session.begin():
+        keyword = await _keyword_row(session, path_id(request), viewer)
+        active = await _owned(session, keyword.filter_id, viewer)
+        row = active.row
+        phrase = _keyword(values["phrase"]) if "phrase" in values else keyword.keyword
+        sent = "context[]" in values or "context" in values
+        contexts = _contexts(values) if sent else row.contexts
+        raw = values.get("irreversible")
+        action = row.action if raw is None else ("hide" if flag(raw, "irreversible") else "warn")
+        whole = values.get("whole_word")
+        whole_word = keyword.whole_word if whole is None else flag(whole, "whole_word")
+        expires_at = _expiry(values["expires_in"]) if "expires_in" in values else row.expires_at
+        keyword.keyword, keyword.whole_word = phrase, whole_word
+        row.contexts, row.action, row.expires_at = contexts, action, expires_at
+        answer = _v1(active, keyword)
+    return json_response(answer)
+
+
+@routes.delete("/api/v1/filters/{id}")
+async def v1_delete(request: web.Request) -> web.StreamResponse:
+    """Delete a v1 filter: its keyword, and its filter when nothing else is left in it."""
+    viewer = await signed_in(request, "write:filters")
+    async with context_of(request).sessions() as session, session.begin():
+        keyword = await _keyword_row(session, path_id(request), viewer)
+        active = await _owned(session, keyword.filter_id, viewer)
+        await session.delete(keyword)
+        if len(active.keywords) == 1 and not active.statuses:
+            await session.execute(delete(Filter).where(Filter.id == active.row.id))
+    return json_response({})
