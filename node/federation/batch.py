@@ -33,6 +33,7 @@ from node.federation.notes import (
 )
 from node.ids import new_id
 from node.services.context import NodeContext
+from node.services.conversations import track_direct
 from node.services.events import record
 from node.services.feeds import due_for_trim, trim_feeds
 from node.services.graph import insert_ignore
@@ -247,6 +248,7 @@ async def apply_creates(
                 await trim_feeds(session, row["account_id"], ctx.home_feed_size)
     if owners:
         await session.execute(insert_ignore(session, HomeFeedEntry), owners)
+        await track_direct(session, [row["id"] for row in rows if row["visibility"] == "direct"])
     if notifications:
         await session.execute(insert_ignore(session, Notification), notifications)
     for row in rows:

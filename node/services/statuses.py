@@ -28,6 +28,7 @@ from node.db.models import (
 from node.federation.documents import iso, note_document
 from node.ids import new_id
 from node.services.context import NodeContext
+from node.services.conversations import forget_direct, track_direct
 from node.services.events import record
 from node.services.feeds import due_for_trim, trim_feeds
 from node.services.graph import insert_ignore, notify
@@ -122,6 +123,8 @@ async def fan_out(
         )
     if status.visibility not in {"direct", "limited"} and due_for_trim(status.id, keep):
         await trim_feeds(session, status.account_id, keep)
+    if status.visibility == "direct":
+        await track_direct(session, [status.id])
 
 
 async def note_for(
@@ -275,6 +278,8 @@ async def remove_status(session: AsyncSession, status: Status) -> None:
             .where(Status.id == status.in_reply_to_id, Status.replies_count > 0)
             .values(replies_count=Status.replies_count - 1)
         )
+    if status.visibility == "direct":
+        await forget_direct(session, status)
     record(
         session,
         "delete",
