@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -33,6 +34,7 @@ __all__ = [
     "IdempotencyKey",
     "InboxItem",
     "Marker",
+    "MediaAttachment",
     "Mention",
     "Mute",
     "Notification",
@@ -176,6 +178,8 @@ class StatusEdit(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=_now)
+    #: The version's attachments, as ``Status.attachments_json`` had them.
+    attachments_json: Mapped[str] = mapped_column(Text, default="[]")
 
 
 class Mention(Base):
@@ -510,3 +514,35 @@ class Marker(Base):
     last_read_id: Mapped[str] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class MediaAttachment(Base):
+    """An uploaded picture: a post's attachment (until and after it is posted), an avatar or a
+    header (C24). The files are named by ``file_name``/``preview_name`` in the media folder."""
+
+    __tablename__ = "media_attachments"
+    __table_args__ = (Index("ix_media_attachments_account_id_id", "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    #: The post it belongs to; None while it waits to be posted (or for an avatar/header).
+    status_id: Mapped[int | None] = mapped_column(
+        ForeignKey("statuses.id", ondelete="SET NULL"), index=True
+    )
+    #: ``attachment``, ``avatar`` or ``header``.
+    purpose: Mapped[str] = mapped_column(String(16), default="attachment")
+    content_type: Mapped[str] = mapped_column(String(64))
+    #: Random, unguessable names (never the uploader's file name, SECURITY.md row 16).
+    file_name: Mapped[str] = mapped_column(String(64), unique=True)
+    preview_name: Mapped[str | None] = mapped_column(String(64))
+    file_size: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    preview_width: Mapped[int] = mapped_column(Integer)
+    preview_height: Mapped[int] = mapped_column(Integer)
+    blurhash: Mapped[str] = mapped_column(String(64))
+    #: Alt text.
+    description: Mapped[str | None] = mapped_column(Text)
+    focus_x: Mapped[float] = mapped_column(Float, default=0.0)
+    focus_y: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=_now)

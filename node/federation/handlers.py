@@ -20,7 +20,7 @@ from activitypub.vocabulary import Activity, Actor, Object, parse_object
 from node.db.engine import AsyncSession
 from node.db.models import Account, Block, Favourite, Follow, Status, Tombstone
 from node.federation.actors import actor_origin_problem
-from node.federation.notes import fetch_thread, is_relevant, store_note
+from node.federation.notes import attachments_json, fetch_thread, is_relevant, store_note
 from node.services.actions import send_accept
 from node.services.context import NodeContext
 from node.services.events import record
@@ -139,6 +139,7 @@ async def on_update(
     status.content = ctx.sanitizer.clean(obj.content or "")
     status.summary = ctx.sanitizer.clean_text(obj.summary or "")[:1000]
     status.sensitive = obj.sensitive or bool(obj.summary)
+    status.attachments_json = attachments_json(ctx, obj)
     status.edited_at = min(obj.updated, datetime.now(UTC))
     record(session, "status.update", status.id)
     return "edited"

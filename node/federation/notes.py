@@ -29,6 +29,7 @@ __all__ = [
     "CONTENT_TYPES",
     "MAX_MENTIONS",
     "Parent",
+    "attachments_json",
     "fetch_thread",
     "is_relevant",
     "known_uris",
@@ -156,23 +157,30 @@ def status_row(
         or note.conversation
         or (parent.context if parent else None)
         or note.id,
-        "attachments_json": json.dumps(
-            [
-                {
-                    "type": a.type,
-                    "url": a.url,
-                    "mediaType": a.media_type,
-                    "name": ctx.sanitizer.clean_text(a.name or "") or None,
-                    "blurhash": a.blurhash,
-                    "width": a.width,
-                    "height": a.height,
-                }
-                for a in note.attachments[:_MAX_ATTACHMENTS]
-            ]
-        ),
+        "attachments_json": attachments_json(ctx, note),
         "published_at": published,
         "created_at": now,
     }
+
+
+def attachments_json(ctx: NodeContext, note: Object) -> str:
+    """A remote post's attachments as ``Status.attachments_json`` keeps them (A23): the
+    peer's URL, type, alt text (as plain text), blurhash, size and focal point."""
+    return json.dumps(
+        [
+            {
+                "type": a.type,
+                "url": a.url,
+                "mediaType": a.media_type,
+                "name": ctx.sanitizer.clean_text(a.name or "") or None,
+                "blurhash": a.blurhash,
+                "width": a.width,
+                "height": a.height,
+                **({"focalPoint": list(a.focal_point)} if a.focal_point else {}),
+            }
+            for a in note.attachments[:_MAX_ATTACHMENTS]
+        ]
+    )
 
 
 def tag_names(note: Object) -> list[str]:
