@@ -116,7 +116,7 @@ async def test_photo_with_alt_text_reaches_the_other_node(pair: Pair) -> None:
     assert media.meta.focus == {"x": 0.5, "y": -0.25}
     # EXIF orientation 6 was applied: the 60×40 picture stands upright as 40×60.
     assert (media.meta.original.width, media.meta.original.height) == (40, 60)
-    assert len(media.blurhash) == 4 + 2 * 4 * 3  # 4×3 components
+    assert len(media.blurhash) == 4 + 2 * 4 * 4  # 4×4 components, as Mastodon
     assert "IMG_0001" not in media.url
 
     status, headers, body = await fetch(media.url)
@@ -331,3 +331,54 @@ async def test_v1_upload_route_works(pair: Pair) -> None:
     assert code == 200
     check("MediaAttachment", body)
     assert body["description"] == "via v1" and body["meta"]["small"]["width"] == 20
+
+
+async def test_remote_filename_never_used(pair: Pair) -> None:
+    """SECURITY.md row 16: whatever the upload is called, it is stored under a random name."""
+    names = [
+        "../../etc/passwd.png",
+        "a" * 5_000 + ".png",
+        "x%00.png",
+        "\u202egnp.exe",
+        "..\\..\\win.png",
+    ]
+    urls = []
+    for name in names:
+        form = aiohttp.FormData()
+        form.add_field("file", png(5, 5), filename=name, content_type="image/png")
+        code, body = await raw(pair.finance, "POST", "/api/v2/media", pair.alice_token, data=form)
+        assert code == 200, body
+        urls.append(body["url"])
+    folder = pair.finance.app[MEDIA].directory
+    for url in urls:
+        name = url.rsplit("/", 1)[1]
+        assert len(name) == 32 + len(".png") and (folder / name).is_file()
+    assert all(p.parent == folder for p in folder.rglob("*"))
+    assert len(set(urls)) == len(names)
+    # A name beyond the header limit is a form we cannot read: 422, nothing more stored.
+    before = await stored(pair.finance)
+    form = aiohttp.FormData()
+    form.add_field("file", png(5, 5), filename="b" * 10_000 + ".png", content_type="image/png")
+    code, body = await raw(pair.finance, "POST", "/api/v2/media", pair.alice_token, data=form)
+    assert code == 422 and body["error"]
+    assert await stored(pair.finance) == before
+
+
+async def test_uploaded_json_never_served_as_activity_json(pair: Pair) -> None:
+    """SECURITY.md row 2: an activity can neither be uploaded nor come back as one."""
+    activity = b'{"@context": "https://www.w3.org/ns/activitystreams", "type": "Create"}'
+    form = aiohttp.FormData()
+    form.add_field("file", activity, filename="note.png", content_type="image/png")
+    code, _ = await raw(pair.finance, "POST", "/api/v2/media", pair.alice_token, data=form)
+    assert code == 422
+    assert await stored(pair.finance) == (0, [], 0)
+    alice = client(pair.finance, pair.alice_token)
+    media = await call(alice.media_post, png(5, 5), mime_type="image/png")
+    for accept in ("application/activity+json", "application/ld+json", "text/html", "*/*"):
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(media.url, headers={"Accept": accept}) as response,
+        ):
+            assert response.status == 200
+            assert response.headers["Content-Type"] == "image/png"
+            assert response.headers["X-Content-Type-Options"] == "nosniff"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 from multidict import MultiDict, MultiDictProxy
 
 from node.api.mastodon.access import context_of, path_id, signed_in
@@ -60,6 +61,14 @@ async def read_upload(request: web.Request, file_fields: set[str], max_bytes: in
     *max_bytes* is refused with 413 as soon as it is known, never held whole in memory."""
     if not request.content_type.startswith("multipart/"):
         return Upload(await params(request))
+    try:
+        return await _read_multipart(request, file_fields, max_bytes)
+    except (BadHttpMessage, ValueError, AssertionError):
+        # A header line too long, a broken boundary: the body is not a form we can read.
+        raise ApiError(422, "the multipart body could not be read") from None
+
+
+async def _read_multipart(request: web.Request, file_fields: set[str], max_bytes: int) -> Upload:
     values: MultiDict[Any] = MultiDict(request.query)
     files: dict[str, bytes] = {}
     reader = await request.multipart()
