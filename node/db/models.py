@@ -517,8 +517,9 @@ class Marker(Base):
 
 
 class MediaAttachment(Base):
-    """An uploaded picture: a post's attachment (until and after it is posted), an avatar or a
-    header (C24). The files are named by ``file_name``/``preview_name`` in the media folder."""
+    """A picture: uploaded here (a post's attachment, an avatar or a header; the files are
+    ``file_name``/``preview_name`` in the media folder) or attached to a remote post
+    (``remote_url``; no file here). C24, A23."""
 
     __tablename__ = "media_attachments"
     __table_args__ = (Index("ix_media_attachments_account_id_id", "account_id", "id"),)
@@ -533,14 +534,16 @@ class MediaAttachment(Base):
     purpose: Mapped[str] = mapped_column(String(16), default="attachment")
     content_type: Mapped[str] = mapped_column(String(64))
     #: Random, unguessable names (never the uploader's file name, SECURITY.md row 16).
-    file_name: Mapped[str] = mapped_column(String(64), unique=True)
+    file_name: Mapped[str | None] = mapped_column(String(64), unique=True)
     preview_name: Mapped[str | None] = mapped_column(String(64))
-    file_size: Mapped[int] = mapped_column(BigInteger)
-    width: Mapped[int] = mapped_column(Integer)
-    height: Mapped[int] = mapped_column(Integer)
-    preview_width: Mapped[int] = mapped_column(Integer)
-    preview_height: Mapped[int] = mapped_column(Integer)
-    blurhash: Mapped[str] = mapped_column(String(64))
+    #: Where a remote post's attachment lives (None for our own uploads).
+    remote_url: Mapped[str | None] = mapped_column(String(2048))
+    file_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    preview_width: Mapped[int | None] = mapped_column(Integer)
+    preview_height: Mapped[int | None] = mapped_column(Integer)
+    blurhash: Mapped[str | None] = mapped_column(String(128))
     #: Alt text.
     description: Mapped[str | None] = mapped_column(Text)
     focus_x: Mapped[float] = mapped_column(Float, default=0.0)

@@ -17,11 +17,12 @@ from activitypub.errors import ActivityPubError, FetchError
 from activitypub.hosts import host_of
 from activitypub.vocabulary import Object, parse_object
 from node.db.engine import AsyncSession
-from node.db.models import Account, Follow, Mention, Status, Tombstone
+from node.db.models import Account, Follow, MediaAttachment, Mention, Status, Tombstone
 from node.ids import new_id
 from node.services.context import NodeContext
 from node.services.events import record
 from node.services.graph import notify
+from node.services.media import remote_media_rows
 from node.services.statuses import fan_out
 from node.services.tags import link_tags
 
@@ -177,6 +178,8 @@ def attachments_json(ctx: NodeContext, note: Object) -> str:
                 "width": a.width,
                 "height": a.height,
                 **({"focalPoint": list(a.focal_point)} if a.focal_point else {}),
+                # The id of its media row (services.media.remote_media_rows); links are no media.
+                **({"_id": str(new_id())} if a.type != "Link" else {}),
             }
             for a in note.attachments[:_MAX_ATTACHMENTS]
         ]
@@ -241,6 +244,8 @@ async def store_note(
         now=datetime.now(UTC),
     )
     await session.execute(insert(cast(Table, Status.__table__)), [row])
+    if media := remote_media_rows([row]):
+        await session.execute(insert(cast(Table, MediaAttachment.__table__)), media)
     if mentioned:
         await session.execute(
             insert(cast(Table, Mention.__table__)),

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ __all__ = [
     "link_media",
     "media_path_pattern",
     "parse_focus",
+    "remote_media_rows",
 ]
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,13 @@ class MediaStore:
 
     def url(self, name: str) -> str:
         return f"{self.base_url}/media/{name}"
+
+    def url_of(self, media: MediaAttachment, *, preview: bool = False) -> str:
+        """Where *media* is seen: our ``/media/`` file (or its preview), or the peer's URL."""
+        name = (media.preview_name if preview else None) or media.file_name
+        if name is None:
+            return media.remote_url or ""
+        return self.url(name)
 
     def path(self, name: str) -> Path:
         return self.directory / name
@@ -189,14 +199,15 @@ def attachment_document(store: MediaStore, media: MediaAttachment) -> dict[str, 
     return {
         "type": "Document",
         "mediaType": media.content_type,
-        "url": store.url(media.file_name),
+        "url": store.url_of(media),
         "name": media.description,
         "blurhash": media.blurhash,
         "focalPoint": [media.focus_x, media.focus_y],
         "width": media.width,
         "height": media.height,
         "_id": str(media.id),
-        "_preview_url": store.url(media.preview_name or media.file_name),
+        "_local": True,
+        "_preview_url": store.url_of(media, preview=True),
         "_preview_width": media.preview_width,
         "_preview_height": media.preview_height,
     }
@@ -249,3 +260,38 @@ async def link_media(
         .where(MediaAttachment.id.in_([m.id for m in media]))
         .values(status_id=status_id)
     )
+
+
+def remote_media_rows(statuses: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Media rows for the attachments of remote posts (rows of ``statuses`` whose
+    ``attachments_json`` gave each attachment its ``_id``): the peer's URL, type, alt text,
+    blurhash, size and focal point; no file is kept here (A23)."""
+    rows = []
+    for status in statuses:
+        for item in json.loads(status["attachments_json"]):
+            if not isinstance(item, dict) or "_id" not in item:
+                continue
+            focus = item.get("focalPoint") or [0.0, 0.0]
+            rows.append(
+                {
+                    "id": int(item["_id"]),
+                    "account_id": status["account_id"],
+                    "status_id": status["id"],
+                    "purpose": "attachment",
+                    "content_type": str(item.get("mediaType") or "")[:64],
+                    "file_name": None,
+                    "preview_name": None,
+                    "remote_url": item["url"],
+                    "file_size": 0,
+                    "width": item.get("width"),
+                    "height": item.get("height"),
+                    "preview_width": None,
+                    "preview_height": None,
+                    "blurhash": (item.get("blurhash") or None) and str(item["blurhash"])[:128],
+                    "description": item.get("name"),
+                    "focus_x": float(focus[0]),
+                    "focus_y": float(focus[1]),
+                    "created_at": status.get("created_at") or datetime.now(UTC),
+                }
+            )
+    return rows

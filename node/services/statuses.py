@@ -19,6 +19,7 @@ from node.db.models import (
     Account,
     Follow,
     HomeFeedEntry,
+    MediaAttachment,
     Mention,
     Status,
     StatusEdit,
@@ -275,6 +276,12 @@ async def remove_status(session: AsyncSession, status: Status) -> None:
             .where(Status.id == status.in_reply_to_id, Status.replies_count > 0)
             .values(replies_count=Status.replies_count - 1)
         )
+    # A remote post's media rows go with it; our own uploads are kept for a redraft.
+    await session.execute(
+        delete(MediaAttachment).where(
+            MediaAttachment.status_id == status.id, MediaAttachment.remote_url.is_not(None)
+        )
+    )
     record(
         session,
         "delete",

@@ -157,6 +157,16 @@ async def test_photo_with_alt_text_reaches_the_other_node(pair: Pair) -> None:
     assert remote.blurhash == media.blurhash
     assert remote.url == remote.remote_url == media.url
     assert remote.meta.original.width == 40 and remote.meta.focus == {"x": 0.5, "y": -0.25}
+    # hr keeps it as a remote media row (no file of its own), under the id it shows.
+    async with pair.hr.ctx.sessions() as session:
+        row = await session.get(MediaAttachment, int(remote.id))
+    assert row is not None and row.file_name is None
+    assert (row.remote_url, row.description, row.blurhash) == (
+        media.url,
+        "Taart voor Q3",
+        media.blurhash,
+    )
+    assert (await stored(pair.hr))[1] == []
 
     # An edit with a second picture: both nodes show it, the history keeps the first version.
     second = await call(alice.media_post, png(30, 30), mime_type="image/png", description="Q4")

@@ -186,9 +186,9 @@ def _size(width: Any, height: Any) -> dict[str, Any] | None:
 
 
 def media_attachment_entity(item: Mapping[str, Any], fallback_id: str) -> dict[str, Any]:
-    """A MediaAttachment (C37) from one ``attachments_json`` entry: a local upload (with our
-    ``_id`` and preview) or what a remote post carried (``remote_url`` is its URL)."""
-    local = "_id" in item
+    """A MediaAttachment (C37) from one ``attachments_json`` entry: a local upload (``_local``,
+    with its preview) or what a remote post carried (``remote_url`` is the peer's URL)."""
+    local = bool(item.get("_local"))
     meta: dict[str, Any] = {}
     original = _size(item.get("width"), item.get("height"))
     if original:
@@ -198,7 +198,7 @@ def media_attachment_entity(item: Mapping[str, Any], fallback_id: str) -> dict[s
     if isinstance(point, list) and len(point) == 2:
         meta["focus"] = {"x": float(point[0]), "y": float(point[1])}
     return {
-        "id": str(item["_id"]) if local else fallback_id,
+        "id": str(item["_id"]) if "_id" in item else fallback_id,
         "type": _media_type(str(item.get("mediaType") or ""), local=local),
         "url": item["url"],
         "preview_url": item.get("_preview_url") or item["url"],

@@ -134,9 +134,9 @@ async def _save(
         me = await session.get(Account, account_id)
         assert me is not None  # the token's account
         if "avatar" in pictures:
-            me.avatar_url = store.url(pictures["avatar"].file_name)
+            me.avatar_url = store.url_of(pictures["avatar"])
         if "header" in pictures:
-            me.header_url = store.url(pictures["header"].file_name)
+            me.header_url = store.url_of(pictures["header"])
         if display_name is not None:
             me.display_name = ctx.sanitizer.clean_text(display_name).strip()
         if note is not None:
