@@ -26,6 +26,7 @@ from node.api.mastodon import follow_requests as mastodon_follow_requests
 from node.api.mastodon import instance as mastodon_instance
 from node.api.mastodon import lists as mastodon_lists
 from node.api.mastodon import markers as mastodon_markers
+from node.api.mastodon import media as mastodon_media
 from node.api.mastodon import muting as mastodon_muting
 from node.api.mastodon import notifications as mastodon_notifications
 from node.api.mastodon import oauth as mastodon_oauth
@@ -39,7 +40,17 @@ from node.api.mastodon import streaming as mastodon_streaming
 from node.api.mastodon import timelines as mastodon_timelines
 from node.api.mastodon.common import api_error_middleware, cors_middleware
 from node.api.mastodon.home import FAST_READS, open_fast_reads
-from node.appkeys import AUTH, CONTEXT, DELIVERY, ENGINE, INBOX, PROCESSOR, SETTINGS, STREAMS
+from node.appkeys import (
+    AUTH,
+    CONTEXT,
+    DELIVERY,
+    ENGINE,
+    INBOX,
+    MEDIA,
+    PROCESSOR,
+    SETTINGS,
+    STREAMS,
+)
 from node.auth.runtime import AuthRuntime
 from node.db.engine import create_engine, migrate, sessionmaker_for
 from node.federation.actors import ActorResolver
@@ -51,6 +62,7 @@ from node.federation.processing import InboxProcessor
 from node.services.accounts import ensure_instance_actor
 from node.services.context import NodeContext
 from node.services.events import attach
+from node.services.media import MediaStore
 from node.services.publishing import Publisher
 from node.services.scheduling import Scheduler
 from node.services.streams import StreamBus
@@ -76,6 +88,7 @@ MASTODON_ROUTES: tuple[web.RouteTableDef, ...] = (
     mastodon_muting.routes,
     mastodon_placeholders.routes,
     mastodon_streaming.routes,
+    mastodon_media.routes,
 )
 
 log = logging.getLogger(__name__)
@@ -125,6 +138,13 @@ def create_app(
         middlewares=[_security_headers, cors_middleware, api_error_middleware],
     )
     app[SETTINGS] = settings
+    app[MEDIA] = MediaStore(
+        settings.media_path,
+        settings.base_url,
+        max_bytes=settings.media.max_bytes,
+        max_pixels=settings.media.max_pixels,
+        description_limit=settings.media.description_limit,
+    )
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(
