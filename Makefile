@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.fanout
 	$(BIN)/python -m bench.startup
+	$(BIN)/python -m bench.timeline
 
 # The web pages' gettext catalogues: extract, merge into each language, compile (.mo is committed).
 translations: $(STAMP)

@@ -19,7 +19,7 @@ from babel.support import NullTranslations
 from web.feeds import QueryCache
 from web.i18n import LOCALES, load_translations
 from web.static import StaticFiles
-from web.text import DateWords, format_when, status_labels
+from web.text import DateWords, format_when, local_links, status_labels
 
 __all__ = ["WEB", "WebRuntime"]
 
@@ -57,6 +57,7 @@ class WebRuntime:
             )
             labels = status_labels(translations[locale])
             env.globals["L"] = labels
+            env.filters["local_links"] = local_links
             env.filters["visibility_label"] = lambda value, labels=labels: labels.get(
                 f"visibility_{value}", value
             )

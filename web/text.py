@@ -7,12 +7,16 @@ are translated once per language (:func:`status_labels`), not once per post.
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import UTC, datetime
+from typing import Any
 
 from babel import Locale
 from babel.support import NullTranslations
+from markupsafe import Markup
 
-__all__ = ["DateWords", "format_when", "status_labels", "visibility_label"]
+__all__ = ["DateWords", "format_when", "local_links", "status_labels", "visibility_label"]
 
 
 class DateWords:
@@ -65,3 +69,30 @@ def status_labels(translations: NullTranslations) -> dict[str, str]:
         "visibility_private": _("Followers only"),
         "visibility_direct": _("Mentioned people only"),
     }
+
+
+_ANCHOR = re.compile(r"<a\s[^>]*>")
+_TAG_HREF = re.compile(r'href="(?:https?://[^"/]+)?/tags/([^"/?#]+)"')
+
+
+def _hashtag_anchor(match: re.Match[str]) -> str:
+    anchor = match.group(0)
+    if "hashtag" not in anchor and 'rel="tag"' not in anchor:
+        return anchor  # an ordinary link that happens to have /tags/ in it
+    return _TAG_HREF.sub(lambda m: f'href="/tags/{m.group(1)}"', anchor)
+
+
+def local_links(post: dict[str, Any]) -> Markup:
+    """A post's (already sanitised) HTML with mentions and hashtags pointing at these pages.
+
+    A mention links to the person's profile here (``/@user@host``) instead of their node's
+    actor URL, a hashtag to ``/tags/name`` here, so reading stays on one's own node.
+    """
+    content = str(post.get("content") or "")
+    for mention in post.get("mentions") or ():
+        url = html.escape(str(mention.get("url") or ""), quote=True)
+        if url:
+            content = content.replace(f'href="{url}"', f'href="/@{html.escape(mention["acct"])}"')
+    if "/tags/" in content:
+        content = _ANCHOR.sub(_hashtag_anchor, content)
+    return Markup(content)  # noqa: S704 - sanitised at ingest or rendered by node.services.text

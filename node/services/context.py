@@ -27,3 +27,5 @@ class NodeContext:
     policy: FederationPolicy
     allow_http: bool
     thread_fetch_depth: int = 8
+    #: Entries kept per home feed (``node.home_feed_size``; 0 keeps all; node.services.feeds).
+    home_feed_size: int = 800

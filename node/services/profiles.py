@@ -37,6 +37,9 @@ class ProfileChanges:
     discoverable: bool | None = None
     #: Profile fields as ``{"name", "value"}`` with the value already HTML-escaped.
     fields: list[dict[str, str]] | None = None
+    #: URLs of newly stored pictures (``node.services.media``).
+    avatar_url: str | None = None
+    header_url: str | None = None
 
 
 async def _no_lookup(_user: str, _host: str | None) -> Account | None:
@@ -52,6 +55,10 @@ async def update_profile(
     ctx: NodeContext, session: AsyncSession, account: Account, changes: ProfileChanges
 ) -> Account:
     """Apply *changes* to the local *account* and publish ``Update(Person)`` to its followers."""
+    if changes.avatar_url is not None:
+        account.avatar_url = changes.avatar_url
+    if changes.header_url is not None:
+        account.header_url = changes.header_url
     if changes.display_name is not None:
         account.display_name = ctx.sanitizer.clean_text(changes.display_name).strip()
     if changes.note is not None:

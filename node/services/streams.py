@@ -208,10 +208,11 @@ class StreamBus:
                     ).scalars()
                 )
         for listener in list(self._listeners):
+            # A stream opened while the query ran is checked next time, not taken for revoked.
             if listener.web_session_id is not None:
-                if listener.web_session_id not in live:
+                if listener.web_session_id in sessions and listener.web_session_id not in live:
                     listener.revoked.set()
-            elif listener.token_id not in valid:
+            elif listener.token_id in wanted and listener.token_id not in valid:
                 listener.revoked.set()
 
     async def _poll(self) -> None:

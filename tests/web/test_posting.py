@@ -195,3 +195,13 @@ async def test_someone_elses_private_post_is_not_found(
     response = await bob.post(f"/statuses/{status_id}/favourite", {})
     assert response.status == 404
     assert await _count(node, Favourite) == 0
+
+
+async def test_mentions_and_hashtags_link_to_these_pages(
+    node: Node, alice: Browser, browser_factory: BrowserFactory
+) -> None:
+    await _post(alice, "@bob kijk even naar #planning en https://example.com/tags/python")
+    html = await alice.page("/")
+    assert 'href="/@bob"' in html
+    assert 'href="/tags/planning"' in html
+    assert 'href="https://example.com/tags/python"' in html  # an ordinary link stays

@@ -1,7 +1,7 @@
 """Editing one's own profile: ``PATCH /api/v1/accounts/update_credentials`` (PROTOCOL.md C19, C34; A5).
 
-Text fields only (display name, note, locked, bot, discoverable, profile fields); pictures
-come with the media API. The note and field values are typed as plain text and stored as
+Text fields (display name, note, locked, bot, discoverable, profile fields) and the
+``avatar`` and ``header`` pictures (multipart; processed as media uploads are). The note and field values are typed as plain text and stored as
 HTML. Every change is sent to the followers' nodes as ``Update(Person)``, so other
 departments see the new name once their inbox worker has applied it.
 """
@@ -17,9 +17,12 @@ from multidict import MultiDictProxy
 from sqlalchemy import func, select
 
 from node.api.mastodon.access import account_row, context_of, flag, signed_in
-from node.api.mastodon.common import ApiError, ApiRoutes, json_response, params
+from node.api.mastodon.common import ApiError, ApiRoutes, json_response
 from node.api.mastodon.entities import credential_account
-from node.db.models import Account, Follow
+from node.api.mastodon.media import read_upload
+from node.appkeys import MEDIA
+from node.db.models import Account, Follow, MediaAttachment
+from node.services.media import MediaError
 from node.services.profiles import ProfileChanges, update_profile
 
 __all__ = ["MAX_FIELDS", "routes"]
@@ -79,11 +82,50 @@ def _fields(values: MultiDictProxy[Any]) -> list[dict[str, str]] | None:
 async def update_credentials(request: web.Request) -> web.StreamResponse:
     """Change the caller's profile → CredentialAccount; followers' nodes get ``Update(Person)``."""
     viewer = await signed_in(request, "write:accounts")
-    values = await params(request)
+    store = request.app[MEDIA]
+    upload = await read_upload(request, {"avatar", "header"}, store.max_bytes)
+    values = upload.values
     display_name = _text(values, "display_name", _MAX_NAME)
     note = _text(values, "note", _MAX_NOTE)
     fields = _fields(values)
     ctx = context_of(request)
+    pictures: dict[str, MediaAttachment] = {}
+    try:
+        for purpose in ("avatar", "header"):
+            if (data := upload.files.get(purpose)) is not None:
+                pictures[purpose] = await store.store_upload(
+                    ctx.sessions, viewer.id, data, purpose=purpose
+                )
+    except MediaError as exc:
+        await store.discard(ctx.sessions, pictures.values())
+        raise ApiError(exc.status, f"{purpose}: {exc.message}") from None
+    try:
+        await _save(request, viewer.id, display_name, note, fields, values, pictures)
+    except BaseException:
+        await store.discard(ctx.sessions, pictures.values())
+        raise
+    async with ctx.sessions() as session:
+        row = await account_row(session, viewer.id)
+        requests = await session.scalar(
+            select(func.count())
+            .select_from(Follow)
+            .where(Follow.target_account_id == viewer.id, Follow.state == "pending")
+        )
+    return json_response(credential_account(row, ctx, int(requests or 0)))
+
+
+async def _save(
+    request: web.Request,
+    account_id: int,
+    display_name: str | None,
+    note: str | None,
+    fields: list[dict[str, str]] | None,
+    values: MultiDictProxy[Any],
+    pictures: dict[str, MediaAttachment],
+) -> None:
+    """Store the profile changes and queue ``Update(Person)`` to the followers (A5)."""
+    ctx = context_of(request)
+    store = request.app[MEDIA]
     changes = ProfileChanges(
         display_name=display_name,
         note=note,
@@ -93,16 +135,10 @@ async def update_credentials(request: web.Request) -> web.StreamResponse:
             flag(values.get("discoverable"), "discoverable") if "discoverable" in values else None
         ),
         fields=fields,
+        avatar_url=store.url_of(pictures["avatar"]) if "avatar" in pictures else None,
+        header_url=store.url_of(pictures["header"]) if "header" in pictures else None,
     )
     async with ctx.sessions() as session, session.begin():
-        me = await session.get(Account, viewer.id)
+        me = await session.get(Account, account_id)
         assert me is not None  # the token's account
         await update_profile(ctx, session, me, changes)
-    async with ctx.sessions() as session:
-        row = await account_row(session, viewer.id)
-        requests = await session.scalar(
-            select(func.count())
-            .select_from(Follow)
-            .where(Follow.target_account_id == viewer.id, Follow.state == "pending")
-        )
-    return json_response(credential_account(row, ctx, int(requests or 0)))
