@@ -14,12 +14,19 @@ from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
+from PIL import Image
 from sqlalchemy import select
 
 from node.auth.tokens import authenticate, issue_token
 from node.auth.totp import totp
 from node.auth.two_factor import is_enabled
-from node.db.models import Account, AccountPreference, NotificationOptOut, Token
+from node.db.models import (
+    Account,
+    AccountPreference,
+    MediaAttachment,
+    NotificationOptOut,
+    Token,
+)
 from tests.conftest import Node
 from tests.mastodon.conftest import raw
 from tests.web.conftest import PASSWORD, Browser, BrowserFactory, csrf_of
@@ -104,6 +111,49 @@ async def test_profile_form(node: Node, alice: Browser, db_kind: str) -> None:
     assert "Your changes are saved." in html and "Vraag me over #budget" in html
     status, me = await raw(node, "GET", f"/api/v1/accounts/{saved.id}")
     assert status == 200 and me["display_name"] == "Alice Jansen"
+
+
+def png(width: int = 64, height: int = 64) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (31, 95, 139)).save(out, format="PNG")
+    return out.getvalue()
+
+
+async def _post_photo(
+    browser: Browser, token: str, data: bytes, name: str
+) -> aiohttp.ClientResponse:
+    form = aiohttp.FormData()
+    form.add_field("csrf_token", token)
+    form.add_field("display_name", "Alice")
+    form.add_field("note", "")
+    form.add_field("avatar", data, filename=name, content_type="application/octet-stream")
+    response = await browser.http.post(
+        browser.url("/settings/profile"), data=form, allow_redirects=False
+    )
+    await response.read()
+    return response
+
+
+async def test_profile_photo(node: Node, alice: Browser, db_kind: str) -> None:
+    token = csrf_of(await alice.page("/settings/profile"))
+    bad = await _post_photo(alice, token, b"<svg onload=alert(1)>", "x.svg")
+    assert bad.status == 422
+    assert "not a picture we can use" in field_error(await bad.text(), "avatar")
+    forged = await _post_photo(alice, "forged", png(), "me.png")
+    assert forged.status == 403
+    async with node.ctx.sessions() as session:
+        assert list(await session.scalars(select(MediaAttachment))) == []
+    assert (await account(node, "alice")).avatar_url is None
+    ok = await _post_photo(alice, token, png(), "../../me.png")
+    assert ok.status == 303
+    me = await account(node, "alice")
+    assert me.avatar_url is not None and me.avatar_url.startswith(node.base + "/media/")
+    assert "me.png" not in me.avatar_url  # a name of ours, never the uploader's
+    async with aiohttp.ClientSession() as http, http.get(me.avatar_url) as picture:
+        assert picture.status == 200 and picture.content_type.startswith("image/")
+    assert f'src="{me.avatar_url}"' in await alice.page("/settings/profile")
+    status, entity = await raw(node, "GET", f"/api/v1/accounts/{me.id}")
+    assert status == 200 and entity["avatar"] == me.avatar_url
 
 
 async def test_password_form(node: Node, browser_factory: BrowserFactory, alice: Browser) -> None:
@@ -417,7 +467,7 @@ async def test_notifications_form(node: Node, alice: Browser) -> None:
 async def test_export_form(node: Node, alice: Browser) -> None:
     me = await account(node, "alice")
     async with node.ctx.sessions() as session, session.begin():
-        api = await issue_token(session, me, "write")
+        api = await issue_token(session, me, "read write")
     status, _ = await raw(node, "POST", "/api/v1/statuses", api, json={"status": "Mijn post"})
     assert status == 200
     token = csrf_of(await alice.page("/settings/export"))
@@ -432,3 +482,21 @@ async def test_export_form(node: Node, alice: Browser) -> None:
     archive = zipfile.ZipFile(io.BytesIO(await response.read()))
     assert "outbox.json" in archive.namelist()
     assert b"Mijn post" in archive.read("outbox.json")
+    # A photo uploaded through the API is in the archive under media/.
+    form = aiohttp.FormData()
+    form.add_field("file", png(), filename="x.png", content_type="image/png")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            node.base + "/api/v2/media", data=form, headers={"Authorization": f"Bearer {api}"}
+        ) as uploaded,
+    ):
+        assert uploaded.status in (200, 202), await uploaded.text()
+        picture = (await uploaded.json())["url"]
+    response = await alice.http.post(
+        alice.url("/settings/export"), data={"csrf_token": token}, allow_redirects=False
+    )
+    archive = zipfile.ZipFile(io.BytesIO(await response.read()))
+    name = picture.rsplit("/", 1)[1]
+    assert f"media/{name}" in archive.namelist()
+    assert archive.read(f"media/{name}")[:3] in (b"\x89PN", b"RIF", b"\xff\xd8\xff")

@@ -12,12 +12,16 @@ import tempfile
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_request import FileField
+from multidict import MultiDictProxy
+from sqlalchemy import select
 
 from node.api.mastodon.oauth import client_address
-from node.appkeys import AUTH, CONTEXT
+from node.appkeys import AUTH, CONTEXT, MEDIA
 from node.auth.password_changes import PasswordChangeError, change_password
-from node.db.models import Account
-from node.services.archive import write_archive
+from node.db.models import Account, MediaAttachment
+from node.services.archive import MediaFile, write_archive
+from node.services.media import MediaError
 from node.services.preferences import (
     LANGUAGES,
     NOTIFICATION_TYPES,
@@ -78,16 +82,53 @@ async def _profile_values(request: web.Request, account_id: int) -> dict[str, st
     async with request.app[CONTEXT].sessions() as session:
         account = await session.get(Account, account_id)
     assert account is not None  # the session's own account
-    return {"display_name": account.display_name, "note": note_source(account.summary)}
+    return {
+        "display_name": account.display_name,
+        "note": note_source(account.summary),
+        "avatar_url": account.avatar_url or "",
+    }
 
 
 @routes.get("/settings/profile")
 async def profile_page(request: web.Request) -> web.StreamResponse:
-    """Display name and bio."""
+    """Photo, display name and bio."""
     user = require_user(request)
     _ = gettext(request)
     values = await _profile_values(request, user.account_id)
     return _page(request, "profile.html", {"title": _("Profile"), "values": values})
+
+
+def _photo_bytes(form: MultiDictProxy[Any], limit: int) -> bytes | None:
+    """The uploaded photo (at most *limit* + 1 bytes read), or None when none was chosen."""
+    photo = form.get("avatar")
+    if not isinstance(photo, FileField) or not photo.filename:
+        return None
+    return photo.file.read(limit + 1)
+
+
+async def _store_photo(
+    request: web.Request, account_id: int, data: bytes, errors: dict[str, str]
+) -> MediaAttachment | None:
+    """Process and keep the photo as a media row (same path as the Mastodon API's avatar)."""
+    _ = gettext(request)
+    store = request.app[MEDIA]
+    if len(data) > store.max_bytes:
+        errors["avatar"] = _("The photo is larger than %(size)d MB.") % {
+            "size": store.max_bytes // (1024 * 1024)
+        }
+        return None
+    try:
+        return await store.store_upload(
+            request.app[CONTEXT].sessions, account_id, data, purpose="avatar"
+        )
+    except MediaError as exc:
+        if exc.status == 413:
+            errors["avatar"] = _("The photo is larger than %(size)d MB.") % {
+                "size": store.max_bytes // (1024 * 1024)
+            }
+        else:
+            errors["avatar"] = _("This file is not a picture we can use (JPEG, PNG, WebP or GIF).")
+        return None
 
 
 @routes.post("/settings/profile")
@@ -105,21 +146,38 @@ async def profile_submit(request: web.Request) -> web.StreamResponse:
         errors["display_name"] = _("At most %(count)d characters.") % {"count": MAX_DISPLAY_NAME}
     if len(note) > MAX_NOTE:
         errors["note"] = _("At most %(count)d characters.") % {"count": MAX_NOTE}
-    values = {"display_name": display_name[: 2 * MAX_DISPLAY_NAME], "note": note[: 2 * MAX_NOTE]}
+    store = request.app[MEDIA]
+    photo: MediaAttachment | None = None
+    data = _photo_bytes(form, store.max_bytes)
+    if data is not None and not errors:
+        photo = await _store_photo(request, user.account_id, data, errors)
     if errors:
+        values = await _profile_values(request, user.account_id)
+        values |= {
+            "display_name": display_name[: 2 * MAX_DISPLAY_NAME],
+            "note": note[: 2 * MAX_NOTE],
+        }
         return _page(
             request,
             "profile.html",
             {"title": _("Profile"), "values": values, "errors": errors},
             status=422,
         )
+    changes = ProfileChanges(
+        display_name=display_name,
+        note=note,
+        avatar_url=store.url_of(photo) if photo is not None else None,
+    )
     ctx = request.app[CONTEXT]
-    async with ctx.sessions() as session, session.begin():
-        account = await session.get(Account, user.account_id)
-        assert account is not None
-        await update_profile(
-            ctx, session, account, ProfileChanges(display_name=display_name, note=note)
-        )
+    try:
+        async with ctx.sessions() as session, session.begin():
+            account = await session.get(Account, user.account_id)
+            assert account is not None
+            await update_profile(ctx, session, account, changes)
+    except BaseException:
+        if photo is not None:
+            await store.discard(ctx.sessions, [photo])
+        raise
     raise _saved("/settings/profile")
 
 
@@ -307,11 +365,19 @@ async def export_download(request: web.Request) -> web.StreamResponse:
     """The archive as a zip download (built in a spooled temporary file, sent in chunks)."""
     user = require_user(request)
     ctx = request.app[CONTEXT]
+    store = request.app[MEDIA]
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as out:
         async with ctx.sessions() as session:
             account = await session.get(Account, user.account_id)
             assert account is not None
-            await write_archive(session, account, ctx.urls, out, media=())
+            names = await session.scalars(
+                select(MediaAttachment.file_name).where(
+                    MediaAttachment.account_id == account.id,
+                    MediaAttachment.file_name.is_not(None),
+                )
+            )
+            media = [MediaFile(name, store.path(name)) for name in names if name]
+            await write_archive(session, account, ctx.urls, out, media=media)
         size = out.tell()
         out.seek(0)
         response = web.StreamResponse(
