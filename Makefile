@@ -36,7 +36,7 @@ bench: $(STAMP)
 # The web pages' gettext catalogues: extract, merge into each language, compile (.mo is committed).
 translations: $(STAMP)
 	$(BIN)/pybabel extract -F web/babel.cfg -o web/locale/messages.pot --no-location --sort-output --project Kantine .
-	$(BIN)/pybabel update -i web/locale/messages.pot -d web/locale -D messages --no-fuzzy-matching --omit-header
+	$(BIN)/pybabel update -i web/locale/messages.pot -d web/locale -D messages --no-fuzzy-matching
 	$(BIN)/pybabel compile -d web/locale -D messages --statistics
 
 clean:

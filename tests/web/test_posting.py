@@ -10,6 +10,7 @@ import re
 
 from sqlalchemy import func, select
 
+from node.appkeys import MEDIA
 from node.db.models import Bookmark, Favourite, Status
 from tests.conftest import Node
 from tests.web.conftest import Browser, BrowserFactory
@@ -205,3 +206,53 @@ async def test_mentions_and_hashtags_link_to_these_pages(
     assert 'href="/@bob"' in html
     assert 'href="/tags/planning"' in html
     assert 'href="https://example.com/tags/python"' in html  # an ordinary link stays
+
+
+def _png() -> bytes:
+    from node.api.mastodon.placeholders import solid_png
+
+    return solid_png(64, 48, (40, 120, 200))
+
+
+async def test_a_photo_with_alt_text_from_the_composer(node: Node, alice: Browser) -> None:
+    import aiohttp
+
+    token = re.search(r'name="csrf_token" value="([^"]+)"', await alice.page("/"))
+    assert token
+    form = aiohttp.FormData()
+    form.add_field("csrf_token", token.group(1))
+    form.add_field("status", "Het nieuwe kantoor")
+    form.add_field("visibility", "public")
+    form.add_field("photo1", _png(), filename="kantoor.png", content_type="image/png")
+    form.add_field("alt1", "Een lichte ruimte met planten en lange tafels")
+    async with alice.http.post(alice.url("/statuses"), data=form, allow_redirects=False) as r:
+        assert r.status == 303, await r.text()
+    html = await alice.page("/")
+    assert 'alt="Een lichte ruimte met planten en lange tafels"' in html
+    assert "<figcaption>Een lichte ruimte met planten en lange tafels</figcaption>" in html
+    src = re.search(r'<img src="([^"]+/media/[^"]+)"', html)
+    assert src
+    async with alice.http.get(src.group(1)) as response:
+        assert response.status == 200
+        assert response.content_type.startswith("image/")
+
+
+async def test_a_bad_photo_posts_nothing_and_keeps_no_file(node: Node, alice: Browser) -> None:
+    import aiohttp
+
+    from node.db.models import MediaAttachment
+
+    token = re.search(r'name="csrf_token" value="([^"]+)"', await alice.page("/"))
+    assert token
+    for photo, alt in [(b"not a picture at all", "x"), (_png(), "a" * 1501)]:
+        form = aiohttp.FormData()
+        form.add_field("csrf_token", token.group(1))
+        form.add_field("status", "Met een kapotte foto")
+        form.add_field("photo1", photo, filename="x.png", content_type="image/png")
+        form.add_field("alt1", alt)
+        async with alice.http.post(alice.url("/statuses"), data=form) as response:
+            assert response.status == 422
+    assert await _count(node, Status) == 0
+    assert await _count(node, MediaAttachment) == 0
+    directory = node.app[MEDIA].directory
+    assert not directory.exists() or not any(directory.iterdir())

@@ -9,6 +9,7 @@ services as the Mastodon API (``node.services.statuses``, ``node.services.action
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,13 +21,20 @@ from node.api.mastodon.access import render_statuses, status_json, visible_statu
 from node.api.mastodon.common import ApiError
 from node.api.mastodon.queries import Viewer, status_select
 from node.api.mastodon.statuses import _ancestor_ids, _descendant_ids
-from node.appkeys import CONTEXT
+from node.appkeys import CONTEXT, MEDIA
 from node.db.engine import AsyncSession
-from node.db.models import Account, Bookmark, Status
+from node.db.models import Account, Bookmark, MediaAttachment, Status
 from node.ids import new_id
 from node.services import actions
 from node.services.actions import ActionError
 from node.services.graph import insert_ignore
+from node.services.media import (
+    MAX_ATTACHMENTS,
+    MediaError,
+    attach_media,
+    attachment_document,
+    link_media,
+)
 from node.services.statuses import (
     VISIBILITIES,
     PostError,
@@ -45,6 +53,8 @@ routes = web.RouteTableDef()
 
 MAX_TEXT = 5000
 MAX_SPOILER = 500
+#: The longest photo description (Mastodon's 1,500).
+MAX_ALT = 1500
 
 
 def _status_id(request: web.Request) -> int:
@@ -82,9 +92,21 @@ async def _me(session: AsyncSession, user: SignedIn) -> Account:
     return me
 
 
+def _photos(form: Mapping[str, object]) -> list[tuple[bytes, str]]:
+    """The photos of the composer (``photo1``…``photo4``) with their alt text (``alt1``…)."""
+    found = []
+    for n in range(1, MAX_ATTACHMENTS + 1):
+        upload = form.get(f"photo{n}")
+        if isinstance(upload, web.FileField) and upload.filename:
+            data = upload.file.read()
+            if data:
+                found.append((data, field(form, f"alt{n}", MAX_ALT + 1).strip()))
+    return found
+
+
 @routes.post("/statuses")
 async def create(request: web.Request) -> web.StreamResponse:
-    """Post from the composer: text, content warning, visibility, reply."""
+    """Post from the composer: text, photos with alt text, content warning, visibility, reply."""
     user = require_user(request)
     _ = gettext(request)
     form = await request.post()
@@ -93,8 +115,9 @@ async def create(request: web.Request) -> web.StreamResponse:
     visibility = field(form, "visibility", 16) or "public"
     reply_raw = field(form, "in_reply_to_id", 20)
     next_path = field(form, "next", 2048)
+    photos = _photos(form)
     problem = ""
-    if not text:
+    if not text and not photos:
         problem = _("Write something first.")
     elif len(text) > MAX_TEXT:
         problem = _("A post can have at most %(count)d characters.") % {"count": MAX_TEXT}
@@ -106,8 +129,24 @@ async def create(request: web.Request) -> web.StreamResponse:
         problem = _("Choose who can see the post.")
     elif reply_raw and not reply_raw.isdigit():
         problem = _("The post you reply to does not exist.")
+    elif any(len(alt) > MAX_ALT for _data, alt in photos):
+        problem = _("A photo description can have at most %(count)d characters.") % {
+            "count": MAX_ALT
+        }
     ctx = request.app[CONTEXT]
+    store = request.app[MEDIA]
+    stored: list[MediaAttachment] = []
     new_id_: int | None = None
+    if not problem:
+        try:
+            for data, alt in photos:
+                stored.append(
+                    await store.store_upload(
+                        ctx.sessions, user.account_id, data, description=alt or None
+                    )
+                )
+        except MediaError as exc:
+            problem = _("A photo could not be used: %(reason)s") % {"reason": exc.message}
     if not problem:
         async with ctx.sessions() as session, session.begin():
             try:
@@ -115,6 +154,9 @@ async def create(request: web.Request) -> web.StreamResponse:
                     await visible_status(session, int(reply_raw), _viewer(user))
                     if reply_raw
                     else None
+                )
+                media = await attach_media(
+                    session, store, user.account_id, [str(m.id) for m in stored]
                 )
                 status = await post_status(
                     ctx,
@@ -125,15 +167,18 @@ async def create(request: web.Request) -> web.StreamResponse:
                     summary=spoiler,
                     sensitive=bool(spoiler),
                     in_reply_to=parent,
+                    attachments=[attachment_document(store, m) for m in media],
                 )
+                await link_media(session, status.id, media)
                 new_id_ = status.id
             except ApiError:
                 problem = _("The post you reply to does not exist.")
-            except PostError as exc:
+            except (PostError, MediaError) as exc:
                 problem = str(exc)
             except ActivityPubError as exc:
                 problem = _("A mention could not be resolved: %(reason)s") % {"reason": exc.reason}
     if problem:
+        await store.discard(ctx.sessions, stored)  # nothing half-written: no orphan photos
         if _wants_json(request):
             return web.json_response({"ok": False, "error": problem}, status=422)
         return render(
