@@ -1,7 +1,7 @@
 """The pages in a real browser: Chromium driven by Playwright (issue 6).
 
 Few and broad on purpose (one browser per test, SQLite only: the server-side tests cover
-both databases): two people on two nodes on loopback, a live post, a like and its
+both databases): two people on two nodes on loopback, a live post with a photo, a like and its
 notification; the language switch; a keyboard-only flow; axe-core on every page at phone
 and desktop width, with screenshots under tests/artifacts/.
 """
@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from node.api.mastodon.placeholders import solid_png
 from node.db.models import Account
 from node.services.site import Link, set_links
 from tests.conftest import Node, NodeFactory
@@ -68,10 +69,23 @@ async def test_a_post_reaches_another_node_live_and_its_like_comes_back(
         await bob.goto(hr.base + "/")
         # Alice posts from the composer; Bob's open start page shows it without a reload.
         await alice.fill("#composer-text", "De nieuwe koffiemachine staat op de derde verdieping")
+        await alice.click(".composer-photos summary")
+        await alice.set_input_files(
+            "#composer-photo1",
+            {
+                "name": "koffie.png",
+                "mimeType": "image/png",
+                "buffer": solid_png(120, 80, (90, 60, 40)),
+            },
+        )
+        await alice.fill("#composer-alt1", "Een glimmende koffiemachine op een aanrecht")
         await alice.click(".composer button[type=submit]")
         await alice.wait_for_selector("article.status:has-text('koffiemachine')")
         post = bob.locator("article.status", has_text="koffiemachine")
         await post.wait_for(timeout=20_000)
+        photo = post.locator("img[alt='Een glimmende koffiemachine op een aanrecht']")
+        await photo.wait_for()
+        assert await photo.evaluate("img => img.complete && img.naturalWidth > 0")
         # Alice waits on her notifications page; Bob likes the post with one tap.
         await alice.goto(finance.base + "/notifications")
         await post.locator("button.action-favourite").click()
