@@ -12,11 +12,12 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from node.api.mastodon.placeholders import solid_png
 from node.db.models import Account
 from node.services.site import Link, set_links
+from node.services.statuses import post_status
 from tests.conftest import Node, NodeFactory
 from tests.web.browser import ARTIFACTS, axe_violations, chromium
 from tests.web.conftest import PASSWORD
@@ -246,3 +247,25 @@ async def test_the_language_switch_and_a_keyboard_only_flow(node: Node) -> None:
         await asyncio.sleep(0)
         assert await page.get_attribute("html", "lang") == "en"
         assert "What are you working on?" in await page.inner_text("main")
+
+
+async def test_scrolling_down_loads_older_posts_in_place(node: Node) -> None:
+    async with node.ctx.sessions() as session, session.begin():
+        author = await session.scalar(select(Account).where(Account.username == "alice"))
+        assert author is not None
+        for n in range(45):
+            await post_status(node.ctx, session, author, f"Oud bericht {n:02d}")
+    async with chromium() as browser:
+        page = await (await browser.new_context(viewport=PHONE)).new_page()
+        await _login(page, node, "alice")
+        assert await page.locator("article.status").count() == 40
+        await page.locator("a[data-older]").scroll_into_view_if_needed()
+        for _ in range(100):  # (wait_for_function would need 'unsafe-eval' under our CSP)
+            if await page.locator("article.status").count() == 45:
+                break
+            await asyncio.sleep(0.1)
+        ids = await page.eval_on_selector_all("article.status", "nodes => nodes.map(n => n.id)")
+        assert len(set(ids)) == 45
+        assert "Oud bericht 00" in await page.inner_text("main")
+        assert await page.locator("a[data-older]").count() == 0
+        assert page.url == node.base + "/"  # loaded in place, no navigation
