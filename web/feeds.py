@@ -15,8 +15,10 @@ from sqlalchemy import Select, or_
 
 from node.api.mastodon.access import render_statuses
 from node.api.mastodon.common import Page
-from node.api.mastodon.queries import Viewer, newest_first, paged, status_select, unmuted
-from node.db.models import HomeFeedEntry, Status, StatusTag, Tag
+from node.api.mastodon.filtering import apply_filters
+from node.api.mastodon.home import core_page
+from node.api.mastodon.queries import Viewer, newest_first, paged, status_select
+from node.db.models import Status, StatusTag, Tag
 from node.services.context import NodeContext
 from node.services.text import normalise_tag
 
@@ -69,6 +71,7 @@ async def _load(
             )
         )
         entities = await render_statuses(session, ctx, viewer, rows)
+        entities = await apply_filters(session, viewer, "public", entities)
     ids = [row["s_id"] for row in rows]
     older = min(ids) if len(ids) >= page.limit else None
     return Feed(entities, older, max(ids) if ids else None)
@@ -79,26 +82,14 @@ def _page(max_id: int | None, limit: int, since_id: int | None = None) -> Page:
 
 
 async def home_feed(
-    ctx: NodeContext,
-    cache: QueryCache,
-    viewer: Viewer,
-    max_id: int | None,
-    *,
-    limit: int = PAGE_SIZE,
+    ctx: NodeContext, viewer: Viewer, max_id: int | None, *, limit: int = PAGE_SIZE
 ) -> Feed:
-    """The viewer's home timeline (the ``home_feed`` fan-out), muted people left out."""
-    query = cache.get(
-        ("home", viewer),
-        lambda: (
-            status_select(viewer)
-            .join(
-                HomeFeedEntry,
-                (HomeFeedEntry.status_id == Status.id) & (HomeFeedEntry.account_id == viewer.id),
-            )
-            .where(unmuted(viewer))
-        ),
-    )
-    return await _load(ctx, viewer, query, HomeFeedEntry.status_id, _page(max_id, limit))
+    """The viewer's home timeline, as ``/api/v1/timelines/home`` serves it (``home.core_page``:
+    the capped fan-out feed, then older posts of the people followed; mutes, exclusive lists
+    and filters applied)."""
+    entities, ids = await core_page(ctx, viewer, _page(max_id, limit))
+    older = min(ids) if len(ids) >= limit else None
+    return Feed(entities, older, max(ids) if ids else None)
 
 
 def _public(query: Select[Any], viewer: Viewer | None, *, local: bool) -> Select[Any]:

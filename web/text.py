@@ -63,6 +63,7 @@ def status_labels(translations: NullTranslations) -> dict[str, str]:
         "delete": _("Delete"),
         "delete_confirm": _("Delete this post?"),
         "edited": _("edited"),
+        "filtered": _("Filtered"),
         "visibility_public": _("Public"),
         "visibility_local": _("This department only"),
         "visibility_unlisted": _("Unlisted"),

@@ -7,6 +7,7 @@ from aiohttp import web
 from node.api.mastodon.access import render_statuses
 from node.api.mastodon.common import Page
 from node.api.mastodon.entities import notification_entity
+from node.api.mastodon.filtering import apply_to_notifications
 from node.api.mastodon.notifications import notification_select
 from node.api.mastodon.queries import Viewer, newest_first, paged, status_select, viewer_flags
 from node.api.mastodon.search import run_search
@@ -39,6 +40,7 @@ async def notifications(request: web.Request) -> web.StreamResponse:
         ]
         flags = await viewer_flags(session, viewer, ids)
         notes = [notification_entity(row, ctx, flags) for row in rows]
+        notes = await apply_to_notifications(session, viewer, notes)
     older = min(row["n_id"] for row in rows) if len(rows) >= PAGE_SIZE else None
     return render(request, "notifications.html", {"notes": notes, "older": older})
 

@@ -15,6 +15,7 @@ from node.api.mastodon.access import account_row, render_statuses
 from node.api.mastodon.accounts import relationships_for
 from node.api.mastodon.common import Page
 from node.api.mastodon.entities import account_entity
+from node.api.mastodon.filtering import apply_filters
 from node.api.mastodon.queries import Viewer, newest_first, paged, status_select
 from node.appkeys import CONTEXT
 from node.db.models import Account, Status
@@ -67,6 +68,7 @@ async def profile(request: web.Request) -> web.StreamResponse:
             )
         )
         statuses = await render_statuses(session, ctx, viewer, rows)
+        statuses = await apply_filters(session, viewer, "account", statuses)
         relationship = (await relationships_for(session, viewer, [account_id]))[0]
     ids = [row["s_id"] for row in rows]
     feed = Feed(statuses, min(ids) if len(ids) >= PAGE_SIZE else None, max(ids) if ids else None)
