@@ -147,3 +147,32 @@ async def test_the_stream_needs_a_session_and_ends_with_it(
         # The bus checks sessions twice a second; the stream then ends.
         rest = await asyncio.wait_for(stream.content.read(), 10)
         assert b"event: post" not in rest
+
+
+async def test_filters_made_in_an_app_apply_to_the_pages(
+    node: Node, alice: Browser, browser_factory: BrowserFactory
+) -> None:
+    from tests.mastodon.conftest import call, client
+
+    async with node.ctx.sessions() as session:
+        from node.auth.tokens import issue_token
+        from node.services.accounts import local_account
+
+        me = await local_account(session, node.ctx.domain, "alice")
+        assert me is not None
+    async with node.ctx.sessions() as session, session.begin():
+        token = await issue_token(session, me, "read write follow")
+    app = client(node, token)
+    await call(
+        app.create_filter_v2, "Eten", ["home", "public"], "warn",
+        keywords_attributes=[{"keyword": "lunch", "whole_word": True}],
+    )  # fmt: skip
+    await call(
+        app.create_filter_v2, "Parkeren", ["public"], "hide",
+        keywords_attributes=[{"keyword": "parkeren"}],
+    )  # fmt: skip
+    await _posts(node, "bob", ["Lunch in de kantine", "Parkeren kan weer achter", "Gewoon nieuws"])
+    html = await alice.page("/local")
+    assert "<summary>Filtered: Eten</summary>" in html
+    assert "Parkeren kan weer" not in html
+    assert "Gewoon nieuws" in html
