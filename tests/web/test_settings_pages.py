@@ -429,7 +429,8 @@ async def test_language_form(node: Node, browser_factory: BrowserFactory, alice:
         assert await session.get(AccountPreference, me.id) is None
     ok = await alice.post("/settings/language", {"language": "nl"}, csrf=token)
     assert ok.status == 303 and ok.cookies["kantine_lang"].value == "nl"
-    assert '<html lang="nl">' in await alice.page("/settings/language")
+    dutch = await alice.page("/settings/language")
+    assert '<html lang="nl">' in dutch and "Taal van deze pagina" in dutch
     # Another browser of the same person gets Dutch from the sign-in on.
     other = await browser_factory(node)
     signed_in = await other.login("alice")
