@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import gzip
 import re
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -138,16 +139,26 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 async def run(
     *, database_url: str, statuses: int, authors: int, requests: int, seed: bool,
-    viewer: str, password: str,
+    viewer: str, password: str, domain: str | None = None,
 ) -> dict[str, float]:  # fmt: skip
-    """Seed (unless told not to), log in, time ``GET /``; the figures."""
+    """Seed (unless told not to), log in, time ``GET /``; the figures.
+
+    *domain* serves a data set made for another domain (``bench.seed``'s ``bench.example``,
+    with an https base URL) on loopback; cookies are then carried by hand, since a client
+    keeps ``Secure`` cookies away from plain http.
+    """
     port = free_port(HOST)
+    node = (
+        {"domain": domain, "base_url": f"https://{domain}"}
+        if domain
+        else {"domain": f"{HOST}:{port}", "base_url": f"http://{HOST}:{port}"}
+    )
     settings = settings_from_mapping(
         {
-            "node": {"domain": f"{HOST}:{port}", "base_url": f"http://{HOST}:{port}"},
+            "node": node,
             "server": {"host": HOST, "port": port},
             "database": {"url": database_url, "pool_size": 5},
-            "federation": {"allow_http": True},
+            "federation": {"allow_http": not domain},
         },
         env={},
     )
@@ -175,26 +186,34 @@ async def run(
             viewer = await _seed(app, statuses, authors)
             password = PASSWORD
             print(f"seeded {statuses} statuses in {time.perf_counter() - started:.1f} s")
-        jar = aiohttp.CookieJar(unsafe=True)
-        async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        cookies: dict[str, str] = {}
+
+        def jar() -> dict[str, str]:
+            return {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
             async with http.get(f"{base}/login") as response:
                 token = re.search(r'name="csrf_token" value="([^"]+)"', await response.text())
+                cookies.update({k: v.value for k, v in response.cookies.items()})
             assert token, "no login form"
             async with http.post(
                 f"{base}/login",
                 data={"csrf_token": token.group(1), "username": viewer, "password": password},
                 allow_redirects=False,
+                headers=jar(),
             ) as response:
                 assert response.status == 303, await response.text()
+                cookies.update({k: v.value for k, v in response.cookies.items()})
             html = ""
             for _ in range(20):  # warm up: caches, connection pool, template compilation
-                async with http.get(f"{base}/") as response:
+                async with http.get(f"{base}/", headers=jar()) as response:
                     html = await response.text()
+                    assert response.status == 200, html[:300]
             server_times.clear()
             round_trips: list[float] = []
             for _ in range(requests):
                 started = time.perf_counter()
-                async with http.get(f"{base}/") as response:
+                async with http.get(f"{base}/", headers=jar()) as response:
                     body = await response.read()
                     assert response.status == 200
                 round_trips.append(time.perf_counter() - started)
@@ -221,6 +240,21 @@ async def run(
     }
 
 
+def _seeded() -> tuple[str, str, str, str]:
+    """``bench.seed``'s cached data set, with a password for ``user1`` (its people have
+    tokens, not passwords): URL, domain, viewer, password."""
+    from bench.seed import Scale, build
+    from node.auth.passwords import hash_password
+
+    seeded = build(Scale())
+    with sqlite3.connect(seeded.path) as db:
+        db.execute(
+            "UPDATE accounts SET password_hash = ? WHERE username = 'user1' AND local = 1",
+            (hash_password(PASSWORD),),
+        )
+    return seeded.url, seeded.domain, "user1", PASSWORD
+
+
 def main() -> None:
     """Parse arguments, run, print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -231,9 +265,18 @@ def main() -> None:
     parser.add_argument("--no-seed", action="store_true")
     parser.add_argument("--viewer", default="viewer")
     parser.add_argument("--password", default=PASSWORD)
+    parser.add_argument(
+        "--seeded",
+        action="store_true",
+        help="use bench.seed's data set (10,000 people, 1,000,000 statuses; built once, cached)",
+    )
     args = parser.parse_args()
+    domain = None
     with tempfile.TemporaryDirectory() as folder:
         url = args.database_url or f"sqlite+aiosqlite:///{Path(folder) / 'startpage.db'}"
+        if args.seeded:
+            url, domain, args.viewer, args.password = _seeded()
+            args.no_seed, args.statuses = True, 1_000_000
         figures = asyncio.run(
             run(
                 database_url=url,
@@ -243,6 +286,7 @@ def main() -> None:
                 seed=not args.no_seed,
                 viewer=args.viewer,
                 password=args.password,
+                domain=domain,
             )
         )
     kind = url.split(":", 1)[0].split("+")[0]
