@@ -170,6 +170,8 @@ def create_app(
             policy=policy,
             allow_http=settings.federation.allow_http,
             thread_fetch_depth=settings.federation.thread_fetch_depth,
+            node_name=settings.node.name,
+            directory_url=settings.federation.directory.rstrip("/"),
         )
         processor = InboxProcessor(ctx, lease=lease)
         app[ENGINE] = engine

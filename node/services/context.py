@@ -27,3 +27,7 @@ class NodeContext:
     policy: FederationPolicy
     allow_http: bool
     thread_fetch_depth: int = 8
+    #: ``node.name``: a person's department when their profile names none (issue 5).
+    node_name: str = "Kantine"
+    #: ``federation.directory``: the directory node's base URL, or "" when there is none.
+    directory_url: str = ""
