@@ -44,6 +44,7 @@ from node.federation.policy import FederationPolicy
 from node.federation.processing import InboxProcessor
 from node.services.accounts import ensure_instance_actor
 from node.services.context import NodeContext
+from node.services.directory_search import DirectorySearch
 from node.services.events import attach
 from node.services.publishing import Publisher
 from node.services.streams import StreamBus
@@ -172,6 +173,11 @@ def create_app(
             thread_fetch_depth=settings.federation.thread_fetch_depth,
             node_name=settings.node.name,
             directory_url=settings.federation.directory.rstrip("/"),
+            directory=DirectorySearch(
+                client, lambda: signer, settings.federation.directory, sanitizer=sanitizer
+            )
+            if settings.federation.directory
+            else None,
         )
         processor = InboxProcessor(ctx, lease=lease)
         app[ENGINE] = engine

@@ -9,6 +9,7 @@ from node.db.engine import Sessions
 from node.federation.actors import ActorResolver
 from node.federation.documents import Urls
 from node.federation.policy import FederationPolicy
+from node.services.directory_search import DirectorySearch
 from node.services.publishing import Publisher
 
 __all__ = ["NodeContext"]
@@ -31,3 +32,5 @@ class NodeContext:
     node_name: str = "Kantine"
     #: ``federation.directory``: the directory node's base URL, or "" when there is none.
     directory_url: str = ""
+    #: The directory's search API, when there is a directory.
+    directory: DirectorySearch | None = None
