@@ -1,0 +1,251 @@
+"""The directory's search index: typo-tolerant, accent-blind, ranked, in memory.
+
+Words of every searchable field (name, handle, job title, department, location,
+expertise) are folded (``José`` → ``jose``) and kept in one vocabulary; each word points
+at the people that have it, per field.  A query word matches vocabulary words exactly,
+by prefix, or within a small edit distance (found through a trigram index over the
+*vocabulary*, which is far smaller than the people), so ``Jose``, ``jsoe`` and ``jos``
+all find José.  Scores add field weight × word similarity; every query word must match
+(AND), people who match more words rank first.  Rebuilt from the graph at start-up and
+updated on every change.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import heapq
+import re
+import unicodedata
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+__all__ = ["FIELDS", "Hit", "SearchIndex", "fold", "words"]
+
+#: Searchable fields and how much a match in each counts.
+FIELDS: dict[str, float] = {
+    "name": 3.0,
+    "handle": 2.5,
+    "expertise": 2.5,
+    "job": 2.0,
+    "department": 1.5,
+    "location": 1.5,
+}
+_FIELD_NO = {name: i for i, name in enumerate(FIELDS)}
+_WEIGHTS = tuple(FIELDS.values())
+_WORD = re.compile(r"[a-z0-9]+")
+_MAX_PREFIX_WORDS = 200
+_MAX_FUZZY_WORDS = 50
+
+
+def fold(text: str) -> str:
+    """Lower case, accents removed (``Ğülşen José`` → ``gulsen jose``)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def words(text: str) -> list[str]:
+    """The folded words of *text*."""
+    return _WORD.findall(fold(text))
+
+
+def _trigrams(word: str) -> set[str]:
+    padded = f"  {word} "
+    return {padded[i : i + 3] for i in range(len(padded) - 2)}
+
+
+def _within(a: str, b: str, limit: int) -> int | None:
+    """Levenshtein distance of *a* and *b* (with adjacent swaps) if ≤ *limit*, else None."""
+    if abs(len(a) - len(b)) > limit:
+        return None
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cost = 0 if ca == cb else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        if min(current) > limit:
+            return None
+        previous2, previous = previous, current
+    return previous[-1] if previous[-1] <= limit else None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One ranked result: the person's slot in the index and their score."""
+
+    person: str
+    score: float
+
+
+@dataclass
+class _Word:
+    #: Per field, the slots of the people that have this word (array of ints).
+    postings: list[array[int] | None] = field(default_factory=lambda: [None] * len(FIELDS))
+
+
+class SearchIndex:
+    """Words → people, per field, plus exact facets (department, location, expertise)."""
+
+    def __init__(self) -> None:
+        self._slots: dict[str, int] = {}
+        self._people: list[str | None] = []
+        self._free: list[int] = []
+        self._words: dict[str, _Word] = {}
+        self._sorted: list[str] = []
+        self._sorted_dirty = False
+        self._grams: dict[str, set[str]] = {}
+        self._person_words: dict[int, list[tuple[str, int]]] = {}
+        self._facets: dict[tuple[str, str], set[int]] = {}
+        self._person_facets: dict[int, list[tuple[str, str]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def put(
+        self,
+        person: str,
+        fields: dict[str, Iterable[str]],
+        facets: dict[str, Iterable[str]],
+    ) -> None:
+        """Index (or re-index) *person*: ``fields`` are texts per field, ``facets`` exact values."""
+        self.remove(person)
+        slot = self._free.pop() if self._free else len(self._people)
+        if slot == len(self._people):
+            self._people.append(person)
+        else:
+            self._people[slot] = person
+        self._slots[person] = slot
+        entries: list[tuple[str, int]] = []
+        for name, texts in fields.items():
+            number = _FIELD_NO[name]
+            seen: set[str] = set()
+            for text in texts:
+                for word in words(text):
+                    if word in seen:
+                        continue
+                    seen.add(word)
+                    self._add_word(word, number, slot)
+                    entries.append((word, number))
+        self._person_words[slot] = entries
+        keys = [(kind, fold(value).strip()) for kind, values in facets.items() for value in values]
+        for key in keys:
+            self._facets.setdefault(key, set()).add(slot)
+        self._person_facets[slot] = keys
+
+    def _add_word(self, word: str, number: int, slot: int) -> None:
+        entry = self._words.get(word)
+        if entry is None:
+            entry = self._words[word] = _Word()
+            self._sorted_dirty = True
+            for gram in _trigrams(word):
+                self._grams.setdefault(gram, set()).add(word)
+        postings = entry.postings[number]
+        if postings is None:
+            postings = entry.postings[number] = array("i")
+        postings.append(slot)
+
+    def remove(self, person: str) -> None:
+        """Take *person* out of the index (nothing happens if they are not in it)."""
+        slot = self._slots.pop(person, None)
+        if slot is None:
+            return
+        for word, number in self._person_words.pop(slot, []):
+            postings = self._words[word].postings[number]
+            if postings is not None:
+                with contextlib.suppress(ValueError):
+                    postings.remove(slot)
+        for key in self._person_facets.pop(slot, []):
+            members = self._facets.get(key)
+            if members is not None:
+                members.discard(slot)
+                if not members:
+                    del self._facets[key]
+        self._people[slot] = None
+        self._free.append(slot)
+
+    def facet(self, kind: str, value: str) -> set[str]:
+        """Everyone whose *kind* (department, location, expertise) is exactly *value* (folded)."""
+        return {
+            p
+            for slot in self._facets.get((kind, fold(value).strip()), ())
+            if (p := self._people[slot]) is not None
+        }
+
+    def _vocabulary(self) -> list[str]:
+        if self._sorted_dirty:
+            self._sorted = sorted(self._words)
+            self._sorted_dirty = False
+        return self._sorted
+
+    def _similar(self, token: str) -> dict[str, float]:
+        """Vocabulary words that *token* may mean, with a similarity in (0, 1]."""
+        found: dict[str, float] = {}
+        if token in self._words:
+            found[token] = 1.0
+        vocabulary = self._vocabulary()
+        if len(token) >= 2:
+            start = bisect.bisect_left(vocabulary, token)
+            for word in vocabulary[start : start + _MAX_PREFIX_WORDS]:
+                if not word.startswith(token):
+                    break
+                found.setdefault(word, 0.6 + 0.3 * len(token) / len(word))
+        if len(token) >= 3:
+            limit = 1 if len(token) <= 5 else 2
+            counts: dict[str, int] = {}
+            for gram in _trigrams(token):
+                for word in self._grams.get(gram, ()):
+                    counts[word] = counts.get(word, 0) + 1
+            best = heapq.nlargest(_MAX_FUZZY_WORDS * 4, counts.items(), key=lambda kv: kv[1])
+            for word, _ in best:
+                if word in found:
+                    continue
+                distance = _within(token, word, limit)
+                if distance is not None:
+                    found[word] = 0.75 - 0.15 * distance
+        return found
+
+    def search(
+        self,
+        text: str,
+        *,
+        within: set[str] | None = None,
+        limit: int = 20,
+    ) -> list[Hit]:
+        """The best *limit* people for *text*, optionally only among *within*."""
+        tokens = list(dict.fromkeys(words(text)))[:8]
+        if not tokens:
+            return []
+        allowed = None if within is None else {self._slots[p] for p in within if p in self._slots}
+        scores: dict[int, float] = {}
+        matched: dict[int, int] = {}
+        for token in tokens:
+            best: dict[int, float] = {}
+            for word, similarity in self._similar(token).items():
+                for number, postings in enumerate(self._words[word].postings):
+                    if postings is None:
+                        continue
+                    value = _WEIGHTS[number] * similarity
+                    for slot in postings:
+                        if value > best.get(slot, 0.0):
+                            best[slot] = value
+            for slot, value in best.items():
+                if allowed is not None and slot not in allowed:
+                    continue
+                scores[slot] = scores.get(slot, 0.0) + value
+                matched[slot] = matched.get(slot, 0) + 1
+        ranked = heapq.nlargest(limit, scores, key=lambda s: (matched[s], scores[s], -s))
+        out: list[Hit] = []
+        for slot in ranked:
+            person = self._people[slot]
+            if person is not None:
+                out.append(Hit(person, round(scores[slot] * matched[slot] / len(tokens), 3)))
+        return out
+
+    def people(self) -> Sequence[str]:
+        """Everyone in the index."""
+        return list(self._slots)
