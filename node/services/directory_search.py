@@ -104,11 +104,8 @@ class DirectorySearch:
         fetching is bounded by the time budget: who cannot be fetched in time is left out.
         """
         ids = [h.actor_id for h in hits]
-        known = dict(
-            (await session.execute(select(Account.uri, Account.id).where(Account.uri.in_(ids))))
-            .tuples()
-            .all()
-        )
+        rows = await session.execute(select(Account.uri, Account.id).where(Account.uri.in_(ids)))
+        known = {uri: account_id for uri, account_id in rows}
         missing = [i for i in ids if i not in known and _allowed(i, allows)]
         if missing:
             known |= await self._fetch(session, missing)
