@@ -189,7 +189,7 @@ def create_app(
                 app, settings, client=client, signer=lambda: signer, sanitizer=sanitizer
             )
         processor = InboxProcessor(
-            ctx, lease=lease, handlers=directory_handlers(directory) if directory else None
+            ctx, lease=lease, handlers=None if directory is None else directory_handlers(directory)
         )
         app[ENGINE] = engine
         app[CONTEXT] = ctx
@@ -200,7 +200,7 @@ def create_app(
             policy,
             window=timedelta(seconds=settings.federation.signature_window_seconds),
             on_stored=processor.wake,
-            screen=profile_screen(directory) if directory else None,
+            screen=None if directory is None else profile_screen(directory),
         )
         tasks = [
             asyncio.create_task(_refresh_policy(policy, ctx), name="policy-refresh"),

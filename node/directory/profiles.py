@@ -145,6 +145,17 @@ def _prune(value: Any, depth: int = 0) -> Any:
     if isinstance(value, list):
         return [_prune(v, depth + 1) for v in value[:_MAX_LIST]]
     if isinstance(value, dict):
+        for key in ("@id", "id"):
+            if key in value and not isinstance(value[key], str):
+                raise ProfileError(f"malformed JSON-LD: {key} must be a string")
+        for key in ("@type", "type"):
+            kinds = value.get(key, "")
+            if not all(isinstance(k, str) for k in (kinds if isinstance(kinds, list) else [kinds])):
+                raise ProfileError(
+                    f"malformed JSON-LD: {key} must be a string or a list of strings"
+                )
+        if "@value" in value and not isinstance(value["@value"], str | int | float | bool):
+            raise ProfileError("malformed JSON-LD: @value must be a scalar")
         return {
             k: _prune(v, depth + 1)
             for k, v in value.items()
