@@ -27,7 +27,15 @@ from activitypub.errors import ActivityPubError
 from activitypub.hosts import host_of
 from activitypub.webfinger import parse_handle
 from node.db.engine import AsyncSession
-from node.db.models import Account, Follow, Profile, Status, Tombstone
+from node.db.models import (
+    Account,
+    Delivery,
+    Follow,
+    OutboxActivity,
+    Profile,
+    Status,
+    Tombstone,
+)
 from node.federation.documents import actor_document
 from node.federation.person import (
     LABELS,
@@ -458,6 +466,16 @@ async def remove_person(ctx: NodeContext, session: AsyncSession, account: Accoun
     the ``Delete`` and its id is never handed to someone else. Returns the posts removed.
     """
     now = datetime.now(UTC)
+    # What the person sent and was not yet delivered is moot now, and would be refused
+    # anyway (their actor answers 410 from now on): only the Delete goes out.
+    await session.execute(
+        delete(Delivery).where(
+            Delivery.state == "pending",
+            Delivery.activity_id.in_(
+                select(OutboxActivity.id).where(OutboxActivity.account_id == account.id)
+            ),
+        )
+    )
     await ctx.publisher.publish(
         session,
         account,
