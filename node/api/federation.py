@@ -279,7 +279,8 @@ async def get_outbox(request: web.Request) -> web.StreamResponse:
             owner.outbox_url,
             total=total,
             items=items,
-            page=str(request.url.relative()),
+            # An absolute id: peers check that a page's id is on the origin it came from.
+            page=f"{owner.outbox_url}?{request.query_string}",
             next_page=next_page,
         )
     )

@@ -14,7 +14,7 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from rdflib import Graph, URIRef
+from rdflib import XSD, Graph, Literal, URIRef
 
 from node.directory.graph import DirectoryGraph, Entry
 from node.directory.profiles import AS, ORG, SCHEMA, VCARD
@@ -49,19 +49,32 @@ CSV_COLUMNS = (
 _CONTEXT = {"schema": SCHEMA, "org": ORG, "as": AS, "vcard": VCARD}
 
 
-def _subgraph(graph: DirectoryGraph, people: Iterable[str]) -> Graph:
+def _plain(triple: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
+    """Oxigraph returns simple literals as ``xsd:string``; write them as plain literals."""
+    s, p, o = triple
+    if isinstance(o, Literal) and o.datatype == XSD.string:
+        o = Literal(str(o))
+    return s, p, o
+
+
+def _subgraph(graph: DirectoryGraph, people: Iterable[str] | None) -> Graph:
+    """The people's triples and their departments' and locations' (everyone for None)."""
     out = Graph()
     for prefix, ns in _CONTEXT.items():
         out.bind(prefix, ns)
+    if people is None:
+        for triple in graph.graph.triples((None, None, None)):
+            out.add(_plain(triple))
+        return out
     nodes: set[Any] = set()
     for person in people:
         for triple in graph.graph.triples((URIRef(person), None, None)):
-            out.add(triple)
+            out.add(_plain(triple))
             if str(triple[1]) in {SCHEMA + "worksFor", SCHEMA + "workLocation"}:
                 nodes.add(triple[2])
     for node in nodes:
         for triple in graph.graph.triples((node, None, None)):
-            out.add(triple)
+            out.add(_plain(triple))
     return out
 
 
@@ -151,7 +164,7 @@ def export(graph: DirectoryGraph, entries: list[Entry], kind: str, *, everyone: 
         return _csv(entries)
     if kind == "vcf":
         return "".join(_vcard(e) for e in entries)
-    sub = graph.graph if everyone else _subgraph(graph, [e.profile.id for e in entries])
+    sub = _subgraph(graph, None if everyone else [e.profile.id for e in entries])
     if kind == "ttl":
         return sub.serialize(format="turtle")
     return sub.serialize(format="json-ld", context=_CONTEXT, auto_compact=True)

@@ -13,7 +13,8 @@ idempotent, so a replay after a crash changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from activitypub.vocabulary import Activity, Actor
 from node.db.engine import AsyncSession
@@ -36,6 +37,13 @@ def _pushed_person(activity: Activity) -> Actor | None:
     return None
 
 
+def _document(activity: Activity, person: Actor) -> Mapping[str, Any]:
+    """The Person as JSON-LD: embedded objects usually leave their context to the activity."""
+    if "@context" not in person.raw and "@context" in activity.raw:
+        return {**person.raw, "@context": activity.raw["@context"]}
+    return person.raw
+
+
 def profile_screen(directory: Directory) -> Callable[[Activity], InboxResult | None]:
     """The inbox's extra check on a directory node: a refusal, or None to go on."""
 
@@ -49,7 +57,7 @@ def profile_screen(directory: Directory) -> Callable[[Activity], InboxResult | N
                 "a node may push only the profile of a person it hosts: object.id must be the actor",
             )
         try:
-            directory.read(person.raw)
+            directory.read(_document(activity, person))
         except ProfileError as exc:
             return InboxResult(400, f"unusable profile: {exc.reason}")
         return None
@@ -70,7 +78,7 @@ def directory_handlers(directory: Directory) -> dict[str, Handler]:
         if person.id != activity.actor or problem is not None:
             return f"ignored: {problem or 'not the actor itself'}"
         try:
-            profile = directory.read(person.raw)
+            profile = directory.read(_document(activity, person))
         except ProfileError as exc:
             return f"ignored: {exc.reason}"
         await ctx.resolver.refresh(session, person)
