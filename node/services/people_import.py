@@ -8,12 +8,18 @@ reset link or single sign-on. Only real changes are pushed to the directory.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import multiprocessing
+import os
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from activitypub.keys import generate_private_key, private_key_to_pem
 from node.db.engine import AsyncSession
 from node.db.models import Account
 from node.services.accounts import INSTANCE_USERNAME, AccountError, create_local_account
@@ -27,7 +33,7 @@ from node.services.profile import (
 )
 from node.services.roster import PersonRecord, Roster, RowError
 
-__all__ = ["ImportReport", "import_people"]
+__all__ = ["ImportReport", "import_people", "make_key_pem"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,42 @@ class ImportReport:
     #: Not removed by ``--prune`` although absent: admins and bots are never pruned.
     kept: list[str] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+
+
+def make_key_pem() -> str:
+    """A new RSA key as PEM (run in a worker process)."""
+    return private_key_to_pem(generate_private_key())
+
+
+class _Keys:
+    """RSA keys for the new people, made ahead in other processes.
+
+    A key costs tens of milliseconds of CPU; making them beside the database work uses the
+    machine's other cores. A dry run rolls every account back, so one key serves it all.
+    """
+
+    def __init__(self, count: int, *, dry_run: bool, parallel_from: int) -> None:
+        self._shared = make_key_pem() if dry_run and count else None
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: deque[Future[str]] = deque()
+        if not dry_run and count >= parallel_from:
+            # spawn, not fork: this process has an event loop and database threads.
+            self._pool = ProcessPoolExecutor(
+                max_workers=os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn")
+            )
+            self._futures.extend(self._pool.submit(make_key_pem) for _ in range(count))
+
+    async def next(self) -> str | None:
+        """A key for the next new person (None: make it in place)."""
+        if self._shared is not None:
+            return self._shared
+        if not self._futures:
+            return None
+        return await asyncio.wrap_future(self._futures.popleft())
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class _DryRun(Exception):
@@ -70,27 +112,46 @@ async def import_people(
     prune: bool = False,
     dry_run: bool = False,
     progress: Callable[[int], None] | None = None,
+    parallel_keys_from: int = 200,
 ) -> ImportReport:
-    """Create or update everyone in *roster*; with *prune*, remove local people not in it."""
+    """Create or update everyone in *roster*; with *prune*, remove local people not in it.
+
+    From *parallel_keys_from* new people on, their keys are made in worker processes.
+    """
     report = ImportReport(errors=list(roster.errors))
     names = frozenset(p.username for p in roster.people)
-    for done, record in enumerate(roster.people, start=1):
-        try:
-            async with ctx.sessions() as session, session.begin():
-                outcome = await _apply(ctx, session, record, names)
-                if dry_run:
-                    raise _DryRun
-        except _DryRun:
-            pass
-        except ProfileError as exc:
-            report.errors.append(RowError(record.line, exc.field, exc.message))
-            continue
-        except AccountError as exc:
-            report.errors.append(RowError(record.line, "username", str(exc)))
-            continue
-        getattr(report, outcome).append(record.username)
-        if progress is not None:
-            progress(done)
+    async with ctx.sessions() as session:
+        existing = set(
+            (
+                await session.execute(
+                    select(Account.username).where(
+                        Account.domain == ctx.domain, Account.local.is_(True)
+                    )
+                )
+            ).scalars()
+        )
+    keys = _Keys(len(names - existing), dry_run=dry_run, parallel_from=max(1, parallel_keys_from))
+    try:
+        for done, record in enumerate(roster.people, start=1):
+            key = await keys.next() if record.username not in existing else None
+            try:
+                async with ctx.sessions() as session, session.begin():
+                    outcome = await _apply(ctx, session, record, names, key)
+                    if dry_run:
+                        raise _DryRun
+            except _DryRun:
+                pass
+            except ProfileError as exc:
+                report.errors.append(RowError(record.line, exc.field, exc.message))
+                continue
+            except AccountError as exc:
+                report.errors.append(RowError(record.line, "username", str(exc)))
+                continue
+            getattr(report, outcome).append(record.username)
+            if progress is not None:
+                progress(done)
+    finally:
+        keys.close()
     if prune:
         await _prune(ctx, names, report, dry_run=dry_run)
     report.errors.sort(key=lambda e: e.line)
@@ -98,7 +159,11 @@ async def import_people(
 
 
 async def _apply(
-    ctx: NodeContext, session: AsyncSession, record: PersonRecord, names: frozenset[str]
+    ctx: NodeContext,
+    session: AsyncSession,
+    record: PersonRecord,
+    names: frozenset[str],
+    key: str | None,
 ) -> str:
     account = (
         await session.execute(
@@ -113,7 +178,12 @@ async def _apply(
     restored = False
     if account is None:
         account = await create_local_account(
-            session, ctx.domain, ctx.urls, record.username, display_name=record.display_name or ""
+            session,
+            ctx.domain,
+            ctx.urls,
+            record.username,
+            display_name=record.display_name or "",
+            private_key_pem=key,
         )
         outcome = "created"
     elif account.suspended_at is not None:
