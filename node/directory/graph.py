@@ -18,20 +18,41 @@ from pathlib import Path
 from typing import Any
 
 import pyoxigraph as ox
-from rdflib import RDF, XSD, Graph, Literal, URIRef
+from rdflib import RDF, XSD, Graph
 from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
-from rdflib.namespace import Namespace
 
 from node.directory.index import fold
 from node.directory.profiles import AS, ORG, SCHEMA, VCARD, Profile
 
 __all__ = ["DirectoryGraph", "Entry", "slug"]
 
-SDO = Namespace(SCHEMA)
-ORGNS = Namespace(ORG)
-ASNS = Namespace(AS)
+_DEFAULT = ox.DefaultGraph()
 _PERSON = ox.NamedNode(SCHEMA + "Person")
 _TYPE = ox.NamedNode(str(RDF.type))
+_NAME = ox.NamedNode(SCHEMA + "name")
+_USERNAME = ox.NamedNode(AS + "preferredUsername")
+_IDENTIFIER = ox.NamedNode(SCHEMA + "identifier")
+_ALTERNATE = ox.NamedNode(SCHEMA + "alternateName")
+_MODIFIED = ox.NamedNode(SCHEMA + "dateModified")
+_DATETIME = ox.NamedNode(str(XSD.dateTime))
+_DESCRIPTION = ox.NamedNode(SCHEMA + "description")
+_JOB = ox.NamedNode(SCHEMA + "jobTitle")
+_PHONE = ox.NamedNode(SCHEMA + "telephone")
+_EMAIL = ox.NamedNode(SCHEMA + "email")
+_URL = ox.NamedNode(SCHEMA + "url")
+_IMAGE = ox.NamedNode(SCHEMA + "image")
+_OUTBOX = ox.NamedNode(AS + "outbox")
+_REPORTS_TO = ox.NamedNode(ORG + "reportsTo")
+_KNOWS = ox.NamedNode(SCHEMA + "knowsAbout")
+_LANGUAGE = ox.NamedNode(SCHEMA + "knowsLanguage")
+_WORKS_FOR = ox.NamedNode(SCHEMA + "worksFor")
+_LOCATION = ox.NamedNode(SCHEMA + "workLocation")
+_UNIT = ox.NamedNode(ORG + "OrganizationalUnit")
+_PLACE = ox.NamedNode(SCHEMA + "Place")
+
+
+def _first(store: ox.Store, subject: Any, predicate: ox.NamedNode) -> ox.Quad | None:
+    return next(iter(store.quads_for_pattern(subject, predicate, None, _DEFAULT)), None)
 
 
 def slug(label: str) -> str:
@@ -81,95 +102,118 @@ class DirectoryGraph:
     def location_iri(self, label: str) -> str:
         return f"{self._base}/directory/locations/{slug(label)}"
 
-    def _triples(self, profile: Profile, org_handle: str) -> list[tuple[Any, Any, Any]]:
-        p = URIRef(profile.id)
-        out: list[tuple[Any, Any, Any]] = [
-            (p, RDF.type, SDO.Person),
-            (p, SDO.name, Literal(profile.name)),
-            (p, ASNS.preferredUsername, Literal(profile.username)),
-            (p, SDO.identifier, Literal(profile.handle)),
-            (p, SDO.alternateName, Literal(org_handle)),
-            (p, SDO.dateModified, Literal(datetime.now(UTC), datatype=XSD.dateTime)),
+    def _quads(self, profile: Profile, org_handle: str) -> tuple[list[ox.Quad], list[ox.Quad]]:
+        """The person's own quads, and those of their department and location nodes."""
+        p = ox.NamedNode(profile.id)
+        now = datetime.now(UTC).isoformat()
+        values: list[tuple[ox.NamedNode, Any]] = [
+            (_TYPE, _PERSON),
+            (_NAME, ox.Literal(profile.name)),
+            (_USERNAME, ox.Literal(profile.username)),
+            (_IDENTIFIER, ox.Literal(profile.handle)),
+            (_ALTERNATE, ox.Literal(org_handle)),
+            (_MODIFIED, ox.Literal(now, datatype=_DATETIME)),
         ]
-        texts = (
-            (SDO.description, profile.summary),
-            (SDO.jobTitle, profile.job_title),
-            (SDO.telephone, profile.telephone),
-            (SDO.email, profile.email),
-        )
-        out += [(p, term, Literal(value)) for term, value in texts if value]
-        links = (
-            (SDO.url, profile.url),
-            (SDO.image, profile.icon),
-            (ASNS.outbox, profile.outbox),
-            (ORGNS.reportsTo, profile.reports_to),
-        )
-        out += [(p, term, URIRef(value)) for term, value in links if value]
-        out += [(p, SDO.knowsAbout, Literal(v)) for v in profile.knows_about]
-        out += [(p, SDO.knowsLanguage, Literal(v)) for v in profile.knows_language]
-        if profile.department:
-            unit = URIRef(self.department_iri(profile.department))
-            out += [
-                (p, SDO.worksFor, unit),
-                (unit, RDF.type, ORGNS.OrganizationalUnit),
-                (unit, SDO.name, Literal(profile.department)),
-            ]
-        if profile.location:
-            place = URIRef(self.location_iri(profile.location))
-            out += [
-                (p, SDO.workLocation, place),
-                (place, RDF.type, SDO.Place),
-                (place, SDO.name, Literal(profile.location)),
-            ]
-        return out
+        for term, text in (
+            (_DESCRIPTION, profile.summary),
+            (_JOB, profile.job_title),
+            (_PHONE, profile.telephone),
+            (_EMAIL, profile.email),
+        ):
+            if text:
+                values.append((term, ox.Literal(text)))
+        for term, link in (
+            (_URL, profile.url),
+            (_IMAGE, profile.icon),
+            (_OUTBOX, profile.outbox),
+            (_REPORTS_TO, profile.reports_to),
+        ):
+            if link:
+                values.append((term, ox.NamedNode(link)))
+        values += [(_KNOWS, ox.Literal(v)) for v in profile.knows_about]
+        values += [(_LANGUAGE, ox.Literal(v)) for v in profile.knows_language]
+        shared: list[ox.Quad] = []
+        for term, kind, label, iri in (
+            (_WORKS_FOR, _UNIT, profile.department, self.department_iri),
+            (_LOCATION, _PLACE, profile.location, self.location_iri),
+        ):
+            if label:
+                node = ox.NamedNode(iri(label))
+                values.append((term, node))
+                shared += [ox.Quad(node, _TYPE, kind), ox.Quad(node, _NAME, ox.Literal(label))]
+        return [ox.Quad(p, term, value) for term, value in values], shared
 
     def put(self, profile: Profile, org_handle: str, *, previous: Profile | None = None) -> None:
         """Write *profile*, replacing whatever the graph held about that person."""
-        self._drop(profile.id, previous, keep=profile)
-        graph = self.graph
-        triples = self._triples(profile, org_handle)
-        # A shared node keeps the first label it was given ("Finance", not "finance").
-        fresh = [
-            t
-            for t in triples
-            if t[0] == URIRef(profile.id) or t[1] != SDO.name or (t[0], SDO.name, None) not in graph
-        ]
-        graph.addN((s, p, o, graph) for s, p, o in fresh)
+        self.put_many([(profile, org_handle, previous)])
+
+    def put_many(self, people: list[tuple[Profile, str, Profile | None]]) -> None:
+        """Write several profiles; all new quads go into the store in one transaction.
+
+        Writes go to pyoxigraph directly (rdflib's store adapter converts every term and
+        writes quad by quad, several times slower); reads and exports use rdflib.
+        """
+        store = self.store
+        added: list[ox.Quad] = []
+        labelled: set[str] = set()
+        for profile, org_handle, previous in people:
+            mine, shared = self._quads(profile, org_handle)
+            old = set(store.quads_for_pattern(ox.NamedNode(profile.id), None, None, _DEFAULT))
+            for quad in old.difference(mine):
+                store.remove(quad)
+            added += [q for q in mine if q not in old]
+            for quad in shared:
+                subject = _value(quad.subject)
+                if quad.predicate == _NAME:
+                    # A shared node keeps the first label it was given ("Finance", not "finance").
+                    if subject in labelled or _first(store, quad.subject, _NAME) is not None:
+                        continue
+                    labelled.add(subject)
+                added.append(quad)
+            if previous is not None:
+                self._drop_orphans(previous, keep=profile)
+        if added:
+            store.extend(added)
         self.generation += 1
 
     def remove(self, person: str, previous: Profile | None) -> None:
         """Take the person out of the graph (and their department or location, if now empty)."""
-        self._drop(person, previous, keep=None)
+        store = self.store
+        for quad in list(store.quads_for_pattern(ox.NamedNode(person), None, None, _DEFAULT)):
+            store.remove(quad)
+        if previous is not None:
+            self._drop_orphans(previous, keep=None)
         self.generation += 1
 
-    def _drop(self, person: str, previous: Profile | None, *, keep: Profile | None) -> None:
-        subject = URIRef(person)
-        self.graph.remove((subject, None, None))
-        if previous is None:
-            return
-        for term, label, now in (
-            (SDO.worksFor, previous.department, keep.department if keep else None),
-            (SDO.workLocation, previous.location, keep.location if keep else None),
+    def _drop_orphans(self, previous: Profile, *, keep: Profile | None) -> None:
+        """Remove the old department or location node if nobody is in it any more."""
+        store = self.store
+        for term, label, now, iri in (
+            (
+                _WORKS_FOR,
+                previous.department,
+                keep.department if keep else None,
+                self.department_iri,
+            ),
+            (_LOCATION, previous.location, keep.location if keep else None, self.location_iri),
         ):
             if not label or (now and slug(now) == slug(label)):
                 continue
-            iri = URIRef(
-                self.department_iri(label) if term == SDO.worksFor else self.location_iri(label)
-            )
-            if (None, term, iri) not in self.graph:
-                self.graph.remove((iri, None, None))
+            node = ox.NamedNode(iri(label))
+            if next(iter(store.quads_for_pattern(None, term, node, _DEFAULT)), None) is None:
+                for quad in list(store.quads_for_pattern(node, None, None, _DEFAULT)):
+                    store.remove(quad)
 
     def entries(self) -> Iterator[Entry]:
         """Everyone in the graph (start-up: rebuild the search index and handles)."""
         store = self.store
         labels: dict[str, str] = {}
-        name = ox.NamedNode(SCHEMA + "name")
-        for quad in store.quads_for_pattern(None, name, None, ox.DefaultGraph()):
+        for quad in store.quads_for_pattern(None, _NAME, None, _DEFAULT):
             labels[_value(quad.subject)] = _value(quad.object)
         people = {_value(q.subject) for q in store.quads_for_pattern(None, _TYPE, _PERSON)}
         current: str | None = None
         props: dict[str, list[str]] = {}
-        for quad in store.quads_for_pattern(None, None, None, ox.DefaultGraph()):
+        for quad in store.quads_for_pattern(None, None, None, _DEFAULT):
             subject = _value(quad.subject)
             if subject != current:
                 if current is not None and current in people:

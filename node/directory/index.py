@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import heapq
+import itertools
 import re
 import unicodedata
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -39,8 +42,14 @@ _MAX_PREFIX_WORDS = 200
 _MAX_FUZZY_WORDS = 50
 
 
+@functools.lru_cache(maxsize=65536)
 def fold(text: str) -> str:
-    """Lower case, accents removed (``Ğülşen José`` → ``gulsen jose``)."""
+    """Lower case, accents removed (``Ğülşen José`` → ``gulsen jose``).
+
+    Cached: departments, places, titles and first names repeat across thousands of people.
+    """
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -196,11 +205,16 @@ class SearchIndex:
                 found.setdefault(word, 0.6 + 0.3 * len(token) / len(word))
         if len(token) >= 3:
             limit = 1 if len(token) <= 5 else 2
+            grams = _trigrams(token)
             counts: dict[str, int] = {}
-            for gram in _trigrams(token):
+            for gram in grams:
                 for word in self._grams.get(gram, ()):
                     counts[word] = counts.get(word, 0) + 1
-            best = heapq.nlargest(_MAX_FUZZY_WORDS * 4, counts.items(), key=lambda kv: kv[1])
+            # q-gram lemma: each edit destroys at most 3 trigrams, so a word within *limit*
+            # edits shares at least this many; only those are worth an edit distance.
+            needed = max(1, len(grams) - 3 * limit)
+            close = [(w, c) for w, c in counts.items() if c >= needed]
+            best = heapq.nlargest(_MAX_FUZZY_WORDS, close, key=lambda kv: kv[1])
             for word, _ in best:
                 if word in found:
                     continue
@@ -221,29 +235,53 @@ class SearchIndex:
         if not tokens:
             return []
         allowed = None if within is None else {self._slots[p] for p in within if p in self._slots}
-        scores: dict[int, float] = {}
-        matched: dict[int, int] = {}
+        maps: list[dict[int, float]] = []
         for token in tokens:
-            best: dict[int, float] = {}
+            groups: list[tuple[float, array[int]]] = []
             for word, similarity in self._similar(token).items():
                 for number, postings in enumerate(self._words[word].postings):
-                    if postings is None:
-                        continue
-                    value = _WEIGHTS[number] * similarity
-                    for slot in postings:
-                        if value > best.get(slot, 0.0):
-                            best[slot] = value
-            for slot, value in best.items():
-                if allowed is not None and slot not in allowed:
-                    continue
-                scores[slot] = scores.get(slot, 0.0) + value
-                matched[slot] = matched.get(slot, 0) + 1
-        ranked = heapq.nlargest(limit, scores, key=lambda s: (matched[s], scores[s], -s))
+                    if postings:
+                        groups.append((_WEIGHTS[number] * similarity, postings))
+            if len(tokens) == 1 and allowed is None:
+                return self._top(groups, limit)
+            # Lowest value first, so a person's best match for this word wins (C loops).
+            groups.sort(key=lambda group: group[0])
+            best: dict[int, float] = {}
+            for value, postings in groups:
+                best.update(dict.fromkeys(postings, value))
+            maps.append(best)
+        # Everyone who matches every word; failing that, those who match the most words.
+        candidates = set(maps[0]).intersection(*maps[1:])
+        matched = len(maps)
+        if not candidates:
+            counts = Counter(itertools.chain.from_iterable(maps))
+            matched = max(counts.values(), default=0)
+            candidates = {slot for slot, n in counts.items() if n == matched}
+        if allowed is not None:
+            candidates &= allowed
+        scores = {slot: sum(m.get(slot, 0.0) for m in maps) for slot in candidates}
+        ranked = heapq.nlargest(limit, scores, key=lambda slot: (scores[slot], -slot))
+        share = matched / len(tokens)
+        return [
+            Hit(person, round(scores[slot] * share, 3))
+            for slot in ranked
+            if (person := self._people[slot]) is not None
+        ]
+
+    def _top(self, groups: list[tuple[float, array[int]]], limit: int) -> list[Hit]:
+        """One word, no filter: walk the postings from the best match down (no full sort)."""
+        seen: set[int] = set()
         out: list[Hit] = []
-        for slot in ranked:
-            person = self._people[slot]
-            if person is not None:
-                out.append(Hit(person, round(scores[slot] * matched[slot] / len(tokens), 3)))
+        for value, postings in sorted(groups, key=lambda group: -group[0]):
+            for slot in postings:
+                if slot in seen:
+                    continue
+                seen.add(slot)
+                person = self._people[slot]
+                if person is not None:
+                    out.append(Hit(person, round(value, 3)))
+                    if len(out) >= limit:
+                        return out
         return out
 
     def people(self) -> Sequence[str]:

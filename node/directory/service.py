@@ -94,6 +94,22 @@ class Directory:
         """Read and store a pushed Person document."""
         return self.put(self.read(doc))
 
+    def put_many(self, profiles: list[Profile]) -> list[Entry]:
+        """Add or replace several people with one graph transaction (a full re-sync's burst)."""
+        batch: list[tuple[Profile, str, Profile | None]] = []
+        entries: list[Entry] = []
+        for profile in profiles:
+            old = self._entries.get(profile.id)
+            if old is not None:
+                self._forget(old)
+            org_handle = old.org_handle if old is not None else self._new_handle(profile)
+            batch.append((profile, org_handle, old.profile if old else None))
+            entry = Entry(profile, org_handle)
+            self._remember(entry)  # so a later Alice in the same batch gets another handle
+            entries.append(entry)
+        self.graph.put_many(batch)
+        return entries
+
     def remove(self, person: str) -> bool:
         """Take a person out of the directory; False if they were not in it."""
         old = self._entries.get(person)
