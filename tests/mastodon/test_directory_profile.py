@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -22,6 +21,7 @@ from tests.conftest import Node, NodeFactory
 from tests.mastodon.conftest import call, client, raw, settle
 from tests.mastodon.shapes import check
 from tests.node.directory_stub import DirectoryStub
+from tests.node.rig import peers
 
 __all__: list[str] = []
 
@@ -264,5 +264,33 @@ async def test_an_organisation_wide_handle_resolves_to_the_persons_node(org: Org
     assert found.accounts == []
 
 
-def _fields(entity: Any) -> list[tuple[str, str]]:
-    return [(f.name, f.value) for f in entity.fields]
+async def test_remote_property_values_are_shown_as_sanitised_fields(
+    make_node: NodeFactory,
+) -> None:
+    """A peer's PropertyValue attachments with hostile HTML (A7, D17) become safe fields."""
+    async with peers() as make_peer:
+        peer = await make_peer("127.0.0.6", "zoe")
+        peer.patches["zoe"] = {
+            "attachment": [
+                {
+                    "type": "PropertyValue",
+                    "name": "<b>Afdeling</b>",
+                    "value": '<script>alert(1)</script><a href="https://x.example" onclick="e()">ICT</a>',
+                },
+                {"type": "PropertyValue", "name": "Locatie", "value": "Zwolle"},
+                {"type": "Note", "name": "not a field", "value": "x"},
+            ],
+            "schema:jobTitle": "<i>Developer</i>",
+        }
+        node = await make_node("Finance", "127.0.0.2", allow=("127.0.0.6",))
+        _alice, token = await node.user("alice")
+        alice = client(node, token)
+        found = await call(alice.search_v2, f"zoe@{peer.domain}", resolve=True)
+        (zoe,) = found.accounts
+        assert [f.name for f in zoe.fields] == ["Afdeling", "Locatie"]
+        value = zoe.fields[0].value
+        assert "<script" not in value and "onclick" not in value and "ICT</a>" in value
+        assert zoe.fields[1].value == "Zwolle"
+        status, body = await raw(node, "GET", f"/api/v1/accounts/{zoe.id}", token)
+        assert status == 200
+        check("Account", body)
