@@ -40,6 +40,8 @@ _WEIGHTS = tuple(FIELDS.values())
 _WORD = re.compile(r"[a-z0-9]+")
 _MAX_PREFIX_WORDS = 200
 _MAX_FUZZY_WORDS = 50
+#: Words up to this long get the one-deletion index; longer ones the trigram route.
+_SHORT = 8
 
 
 @functools.lru_cache(maxsize=65536)
@@ -62,6 +64,11 @@ def words(text: str) -> list[str]:
 def _trigrams(word: str) -> set[str]:
     padded = f"  {word} "
     return {padded[i : i + 3] for i in range(len(padded) - 2)}
+
+
+def _deletions(word: str) -> set[str]:
+    """The word and every form of it with one letter left out (symmetric-delete lookup)."""
+    return {word} | {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
 def _within(a: str, b: str, limit: int) -> int | None:
@@ -108,6 +115,9 @@ class SearchIndex:
         self._sorted: list[str] = []
         self._sorted_dirty = False
         self._grams: dict[str, set[str]] = {}
+        #: Short words by their one-letter-shorter forms: a typo in a short word (a swap,
+        #: a wrong, missing or extra letter) shares one of them, where trigrams share few.
+        self._deleted: dict[str, set[str]] = {}
         self._person_words: dict[int, list[tuple[str, int]]] = {}
         self._facets: dict[tuple[str, str], set[int]] = {}
         self._person_facets: dict[int, list[tuple[str, str]]] = {}
@@ -153,6 +163,9 @@ class SearchIndex:
             self._sorted_dirty = True
             for gram in _trigrams(word):
                 self._grams.setdefault(gram, set()).add(word)
+            if len(word) <= _SHORT:
+                for form in _deletions(word):
+                    self._deleted.setdefault(form, set()).add(word)
         postings = entry.postings[number]
         if postings is None:
             postings = entry.postings[number] = array("i")
@@ -203,16 +216,21 @@ class SearchIndex:
                 if not word.startswith(token):
                     break
                 found.setdefault(word, 0.6 + 0.3 * len(token) / len(word))
-        if len(token) >= 3:
-            limit = 1 if len(token) <= 5 else 2
+        if 3 <= len(token) <= _SHORT + 1:
+            for form in _deletions(token):
+                for word in self._deleted.get(form, ()):
+                    if word not in found and _within(token, word, 1) is not None:
+                        found[word] = 0.6
+        if len(token) >= 5:
+            limit = 1 if len(token) <= 6 else 2
             grams = _trigrams(token)
             counts: dict[str, int] = {}
             for gram in grams:
                 for word in self._grams.get(gram, ()):
                     counts[word] = counts.get(word, 0) + 1
-            # q-gram lemma: each edit destroys at most 3 trigrams, so a word within *limit*
+            # q-gram lemma: one edit (a swap counts as one) destroys at most 4 trigrams, so a word within *limit*
             # edits shares at least this many; only those are worth an edit distance.
-            needed = max(1, len(grams) - 3 * limit)
+            needed = max(1, len(grams) - 4 * limit)
             close = [(w, c) for w, c in counts.items() if c >= needed]
             best = heapq.nlargest(_MAX_FUZZY_WORDS, close, key=lambda kv: kv[1])
             for word, _ in best:

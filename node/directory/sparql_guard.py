@@ -78,7 +78,7 @@ def _keywords(query: str) -> list[str]:
         elif c in "?$@":
             word = _WORD.match(query, i + 1)
             i = word.end() if word else i + 1
-        elif c.isalpha() or c == "_":
+        elif (c.isascii() and c.isalpha()) or c == "_":
             word = _WORD.match(query, i)
             assert word is not None
             end = word.end()
