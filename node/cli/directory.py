@@ -60,7 +60,7 @@ async def _sync(settings: Settings, config: str) -> int:
                             Account.domain == ctx.domain,
                             Account.local.is_(True),
                             Account.suspended_at.is_(None),
-                            Account.username != INSTANCE_USERNAME,
+                            Account.actor_type == "Person",
                         )
                     )
                 )
@@ -76,7 +76,7 @@ async def _sync(settings: Settings, config: str) -> int:
 
 
 def run_directory_sync(args: argparse.Namespace, settings: Settings) -> int:
-    """``kantine directory sync``: push every local person's profile again (full re-sync)."""
+    """``kantine directory sync``: push every local person's profile again (bots are no people)."""
     if not settings.federation.directory:
         raise CommandError("federation.directory is not set: there is no directory to sync to")
     count = asyncio.run(_sync(settings, args.config_path))

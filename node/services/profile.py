@@ -328,7 +328,8 @@ async def push_person(
             "object": person,
         },
         followers=True,
-        inboxes=directory_inbox(ctx),
+        # The directory holds people; a bot's profile goes to its followers only.
+        inboxes=directory_inbox(ctx) if account.actor_type == "Person" else (),
     )
 
 
