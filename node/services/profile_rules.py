@@ -27,6 +27,7 @@ __all__ = [
     "MAX_FIELD_NAME",
     "MAX_FREE_FIELDS",
     "MAX_NOTE",
+    "MAX_PROFILE_FIELDS",
     "MAX_TEXT",
     "ProfileError",
     "check_email",
@@ -39,8 +40,12 @@ __all__ = [
     "manager_uri",
 ]
 
-#: The person's own profile fields, as ``configuration.accounts.max_profile_fields`` says.
+#: The person's own profile fields (Mastodon's limit).
 MAX_FREE_FIELDS = 4
+#: What ``configuration.accounts.max_profile_fields`` tells apps: the own fields plus one
+#: per structured field, so an app that shows and sends back only that many rows keeps
+#: them all.
+MAX_PROFILE_FIELDS = MAX_FREE_FIELDS + len(LABELS)
 MAX_DISPLAY_NAME = 100
 MAX_NOTE = 2000
 MAX_TEXT = 200

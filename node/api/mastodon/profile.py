@@ -27,8 +27,8 @@ __all__ = ["MAX_FIELDS", "routes"]
 
 routes = ApiRoutes()
 
-#: As ``configuration.accounts.max_profile_fields`` tells clients (``instance``): the
-#: person's own fields; fields named like a structured one ("Department") come on top.
+#: The person's own fields; fields named like a structured one ("Department") come on top
+#: (``configuration.accounts.max_profile_fields`` counts both).
 MAX_FIELDS = MAX_FREE_FIELDS
 #: Raw parameters longer than this are refused outright; the service has the real limits.
 _MAX_INPUT = 10_000
