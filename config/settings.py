@@ -298,6 +298,9 @@ def _validate(settings: Settings) -> None:
             f"expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://…, got {url!r}",
         )
     _validate_directory(settings.directory)
+    if settings.node.role == "directory" and settings.server.workers != 1:
+        # One process owns the on-disk graph store (RocksDB allows a single writer).
+        raise SettingsError("server.workers", "a directory node runs with workers = 1")
     if settings.federation.directory:
         parts = urlsplit(settings.federation.directory)
         if parts.scheme not in {"http", "https"} or not parts.netloc:

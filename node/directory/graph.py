@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,8 @@ from node.directory.profiles import AS, ORG, SCHEMA, VCARD, Profile
 __all__ = ["DirectoryGraph", "Entry", "slug"]
 
 _DEFAULT = ox.DefaultGraph()
+#: Quads written between two flushes of the store's memtables.
+_FLUSH_EVERY = 100_000
 _PERSON = ox.NamedNode(SCHEMA + "Person")
 _TYPE = ox.NamedNode(str(RDF.type))
 _NAME = ox.NamedNode(SCHEMA + "name")
@@ -84,6 +87,7 @@ class DirectoryGraph:
         self._base = base_url.rstrip("/")
         #: Bumped on every change; SPARQL snapshots compare it.
         self.generation = 0
+        self._unflushed = 0
 
     @property
     def store(self) -> ox.Store:
@@ -174,6 +178,12 @@ class DirectoryGraph:
                 self._drop_orphans(previous, keep=profile)
         if added:
             store.extend(added)
+            self._unflushed += len(added)
+            if self._unflushed > _FLUSH_EVERY:
+                # RocksDB's memtables otherwise grow to their full size per column family
+                # (hundreds of MB); writing them out keeps the node's memory flat.
+                store.flush()
+                self._unflushed = 0
         self.generation += 1
 
     def remove(self, person: str, previous: Profile | None) -> None:
@@ -236,6 +246,10 @@ def _value(term: Any) -> str:
     return str(getattr(term, "value", term))
 
 
+def _interned(value: str | None) -> str | None:
+    return None if value is None else sys.intern(value)
+
+
 def _entry(person: str, props: dict[str, list[str]], labels: dict[str, str]) -> Entry:
     def one(term: str) -> str | None:
         values = props.get(term)
@@ -254,13 +268,13 @@ def _entry(person: str, props: dict[str, list[str]], labels: dict[str, str]) -> 
         url=one(SCHEMA + "url"),
         icon=one(SCHEMA + "image"),
         outbox=one(AS + "outbox"),
-        job_title=one(SCHEMA + "jobTitle"),
-        department=label(SCHEMA + "worksFor"),
-        location=label(SCHEMA + "workLocation"),
+        job_title=_interned(one(SCHEMA + "jobTitle")),
+        department=_interned(label(SCHEMA + "worksFor")),
+        location=_interned(label(SCHEMA + "workLocation")),
         telephone=one(SCHEMA + "telephone"),
         email=one(SCHEMA + "email"),
-        knows_about=tuple(props.get(SCHEMA + "knowsAbout", ())),
-        knows_language=tuple(props.get(SCHEMA + "knowsLanguage", ())),
+        knows_about=tuple(map(sys.intern, props.get(SCHEMA + "knowsAbout", ()))),
+        knows_language=tuple(map(sys.intern, props.get(SCHEMA + "knowsLanguage", ()))),
         reports_to=one(ORG + "reportsTo"),
     )
     return Entry(profile, one(SCHEMA + "alternateName") or profile.handle)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +62,10 @@ _MAX_LIST = 50
 _MAX_URL = 2048
 _CACHED_CONTEXTS = 64
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _shared(value: str | None) -> str | None:
+    return None if value is None else sys.intern(value)
 
 
 class ProfileError(Exception):
@@ -304,6 +309,7 @@ class ProfileReader:
         email = first(*schema("email"), VCARD + "hasEmail")
         if email:
             email = email.removeprefix("mailto:")
+        shared = _shared  # values that repeat across people are kept once (memory at 100,000)
         return Profile(
             id=ident,
             username=username,
@@ -312,13 +318,20 @@ class ProfileReader:
             url=self._url(own.get(AS + "url"), about),
             icon=self._url(own.get(AS + "icon"), about),
             outbox=self._url(own.get(AS + "outbox"), about),
-            job_title=first(*schema("jobTitle"), VCARD + "title"),
-            department=first(*schema("worksFor"), *schema("department"), ORG + "memberOf"),
-            location=first(*schema("workLocation"), VCARD + "locality"),
+            job_title=shared(first(*schema("jobTitle"), VCARD + "title")),
+            department=shared(first(*schema("worksFor"), *schema("department"), ORG + "memberOf")),
+            location=shared(first(*schema("workLocation"), VCARD + "locality")),
             telephone=first(*schema("telephone"), VCARD + "hasTelephone", max_len=40),
             email=email,
-            knows_about=self._texts(own.get(SCHEMA + "knowsAbout"), about)
-            + self._texts(own.get("https://schema.org/knowsAbout"), about),
-            knows_language=self._texts(own.get(SCHEMA + "knowsLanguage"), about)[:20],
+            knows_about=tuple(
+                map(
+                    sys.intern,
+                    self._texts(own.get(SCHEMA + "knowsAbout"), about)
+                    + self._texts(own.get("https://schema.org/knowsAbout"), about),
+                )
+            ),
+            knows_language=tuple(
+                map(sys.intern, self._texts(own.get(SCHEMA + "knowsLanguage"), about)[:20])
+            ),
             reports_to=manager,
         )

@@ -47,6 +47,8 @@ class SparqlAnswer:
     content_type: str
     body: bytes
     truncated: bool
+    #: CPU seconds the worker spent on the query (the wall time also holds the waiting).
+    cpu_seconds: float = 0.0
 
 
 class _Worker:
@@ -177,4 +179,10 @@ class SparqlPool:
             self._idle.append(worker)
         if not header.get("ok"):
             raise QueryFailed(str(header.get("error", "the query failed")))
-        return SparqlAnswer(str(header["content_type"]), body, bool(header.get("truncated")))
+        cpu = header.get("cpu", 0.0)
+        return SparqlAnswer(
+            str(header["content_type"]),
+            body,
+            bool(header.get("truncated")),
+            float(cpu) if isinstance(cpu, int | float) else 0.0,
+        )

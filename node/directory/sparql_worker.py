@@ -17,6 +17,7 @@ import io
 import json
 import struct
 import sys
+import time
 from typing import Any, BinaryIO
 
 import pyoxigraph as ox
@@ -125,6 +126,7 @@ def main() -> None:
         request = json.loads(frame)
         header: dict[str, Any]
         body = b""
+        began = time.process_time()
         try:
             if request["snapshot"] != opened or store is None:
                 store = None
@@ -133,7 +135,12 @@ def main() -> None:
             content_type, body, truncated = answer(
                 store, request["query"], request["format"], int(request["limit"])
             )
-            header = {"ok": True, "content_type": content_type, "truncated": truncated}
+            header = {
+                "ok": True,
+                "content_type": content_type,
+                "truncated": truncated,
+                "cpu": time.process_time() - began,
+            }
         except QueryRefused as exc:
             header = {"ok": False, "error": exc.reason}
         except SyntaxError as exc:

@@ -32,6 +32,12 @@ def test_directory_settings_errors_name_the_key(values: dict[str, object], key: 
     assert caught.value.key == key
 
 
+def test_a_directory_node_runs_in_one_process() -> None:
+    with pytest.raises(SettingsError) as caught:
+        settings_from_mapping({"node": {"role": "directory"}, "server": {"workers": 2}}, env={})
+    assert caught.value.key == "server.workers"
+
+
 def test_directory_settings_defaults_and_environment() -> None:
     settings = settings_from_mapping(
         {"node": {"role": "directory"}}, env={"KANTINE_DIRECTORY_SPARQL_WORKERS": "2"}
