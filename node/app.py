@@ -288,4 +288,8 @@ def create_app(
     app.add_routes(mastodon_instance.routes)
     for table in MASTODON_ROUTES:
         app.add_routes(table)
+    # The node's own web pages (issue 6): the composition root is the one place node meets web.
+    import web as web_pages
+
+    web_pages.setup(app)
     return app
