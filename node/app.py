@@ -16,6 +16,7 @@ from activitypub.keys import load_private_key
 from activitypub.sanitize import HtmlSanitizer
 from config import Settings
 from node.api import c2s, discovery, federation
+from node.api import directory as directory_api
 from node.api.mastodon import accounts as mastodon_accounts
 from node.api.mastodon import apps as mastodon_apps
 from node.api.mastodon import authorize as mastodon_authorize
@@ -53,6 +54,8 @@ from node.appkeys import (
 )
 from node.auth.runtime import AuthRuntime
 from node.db.engine import create_engine, migrate, sessionmaker_for
+from node.directory.inbox import directory_handlers, profile_screen
+from node.directory.lifecycle import start_directory, stop_directory
 from node.federation.actors import ActorResolver
 from node.federation.delivery import DeliveryWorker
 from node.federation.documents import Urls
@@ -61,6 +64,7 @@ from node.federation.policy import FederationPolicy
 from node.federation.processing import InboxProcessor
 from node.services.accounts import ensure_instance_actor
 from node.services.context import NodeContext
+from node.services.directory_search import DirectorySearch
 from node.services.events import attach
 from node.services.media import MediaStore
 from node.services.publishing import Publisher
@@ -203,8 +207,23 @@ def create_app(
             allow_http=settings.federation.allow_http,
             thread_fetch_depth=settings.federation.thread_fetch_depth,
             home_feed_size=settings.node.home_feed_size,
+            node_name=settings.node.name,
+            directory_url=settings.federation.directory.rstrip("/"),
+            directory=DirectorySearch(
+                client, lambda: signer, settings.federation.directory, sanitizer=sanitizer
+            )
+            if settings.federation.directory
+            else None,
         )
-        processor = InboxProcessor(ctx, lease=lease)
+        directory = None
+        if settings.node.role == "directory":
+            # The who-is-who (issue 5): profiles pushed to the inbox land in the graph.
+            directory = await start_directory(
+                app, settings, client=client, signer=lambda: signer, sanitizer=sanitizer
+            )
+        processor = InboxProcessor(
+            ctx, lease=lease, handlers=None if directory is None else directory_handlers(directory)
+        )
         app[ENGINE] = engine
         app[CONTEXT] = ctx
         app[PROCESSOR] = processor
@@ -214,6 +233,7 @@ def create_app(
             policy,
             window=timedelta(seconds=settings.federation.signature_window_seconds),
             on_stored=processor.wake,
+            screen=None if directory is None else profile_screen(directory),
         )
         tasks = [
             asyncio.create_task(_refresh_policy(policy, ctx), name="policy-refresh"),
@@ -242,12 +262,22 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await app[INBOX].close()
+        if directory is not None:
+            await stop_directory(app)
         await http.close()
         if reads is not None:
             reads.close()
         await engine.dispose()
 
     app.cleanup_ctx.append(resources)
+    if settings.node.role == "directory":
+        # Org-wide handles first; the node's own WebFinger answers everything else.
+        app.add_routes(directory_api.webfinger_routes)
+        app.add_routes(directory_api.routes)
+        # The composition root is the one place node meets web (STYLE.md).
+        from web import directory as directory_pages
+
+        directory_pages.setup(app)
     app.add_routes(discovery.routes)
     app.add_routes(federation.routes)
     app.add_routes(c2s.routes)

@@ -52,6 +52,7 @@ __all__ = [
     "PasswordReset",
     "Peer",
     "Pin",
+    "Profile",
     "RecoveryCode",
     "ScheduledStatus",
     "SiteLink",
@@ -699,6 +700,38 @@ class MediaAttachment(Base):
     focus_x: Mapped[float] = mapped_column(Float, default=0.0)
     focus_y: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+# --- The structured profile of local people (issue 5, the directory) -------------------------
+
+
+class Profile(Base):
+    """A local person's who-is-who profile: what the directory and the actor document show.
+
+    Plain text throughout (escaped when rendered); lists are JSON arrays of strings.
+    ``department`` empty means the node's own name. ``free_fields_json`` holds the person's
+    own Mastodon profile fields ({"name", "value"}, value escaped HTML); ``accounts.fields_json``
+    is the combined list Mastodon apps see, rewritten with every change.
+    """
+
+    __tablename__ = "profiles"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    job_title: Mapped[str] = mapped_column(String(255), default="")
+    department: Mapped[str] = mapped_column(String(255), default="")
+    location: Mapped[str] = mapped_column(String(255), default="")
+    phone: Mapped[str] = mapped_column(String(64), default="")
+    email: Mapped[str] = mapped_column(String(255), default="")
+    expertise_json: Mapped[str] = mapped_column(Text, default="[]")
+    languages_json: Mapped[str] = mapped_column(Text, default="[]")
+    #: The manager's actor id, on this node or another.
+    manager_uri: Mapped[str | None] = mapped_column(String(2048))
+    free_fields_json: Mapped[str] = mapped_column(Text, default="[]")
+    #: The field names a person chose for structured fields ({"department": "Afdeling"}).
+    labels_json: Mapped[str] = mapped_column(Text, default="{}")
+    updated_at: Mapped[datetime] = mapped_column(default=_now)
 
 
 # -- The node's own web pages (issue 6) ----------------------------------------------------

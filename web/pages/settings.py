@@ -3,7 +3,7 @@
 Each page is a plain form (no JavaScript needed): GET shows it, POST checks it and either
 shows it again with the errors beside the fields (422) or saves and sends the browser back
 with 303 and a "saved" note. The changes themselves are node services shared with the
-Mastodon API (:mod:`node.services.profiles`, :mod:`node.auth.password_changes`, …).
+Mastodon API (:mod:`node.services.profile`, :mod:`node.auth.password_changes`, …).
 """
 
 from __future__ import annotations
@@ -30,13 +30,8 @@ from node.services.preferences import (
     set_language,
     set_notifications_off,
 )
-from node.services.profiles import (
-    MAX_DISPLAY_NAME,
-    MAX_NOTE,
-    ProfileChanges,
-    note_source,
-    update_profile,
-)
+from node.services.profile import ProfileChange, ProfileError, change_profile, note_source
+from node.services.profile_rules import MAX_DISPLAY_NAME, MAX_NOTE
 from web.current import gettext, require_user
 from web.forms import field
 from web.i18n import LANGUAGE_COOKIE
@@ -163,7 +158,7 @@ async def profile_submit(request: web.Request) -> web.StreamResponse:
             {"title": _("Profile"), "values": values, "errors": errors},
             status=422,
         )
-    changes = ProfileChanges(
+    changes = ProfileChange(
         display_name=display_name,
         note=note,
         avatar_url=store.url_of(photo) if photo is not None else None,
@@ -173,7 +168,18 @@ async def profile_submit(request: web.Request) -> web.StreamResponse:
         async with ctx.sessions() as session, session.begin():
             account = await session.get(Account, user.account_id)
             assert account is not None
-            await update_profile(ctx, session, account, changes)
+            await change_profile(ctx, session, account, changes)
+    except ProfileError as exc:
+        if photo is not None:
+            await store.discard(ctx.sessions, [photo])
+        values = await _profile_values(request, user.account_id)
+        values |= {"display_name": display_name, "note": note}
+        return _page(
+            request,
+            "profile.html",
+            {"title": _("Profile"), "values": values, "errors": {exc.field: exc.message}},
+            status=422,
+        )
     except BaseException:
         if photo is not None:
             await store.discard(ctx.sessions, [photo])
