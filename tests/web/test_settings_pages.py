@@ -112,6 +112,49 @@ async def test_profile_form(node: Node, alice: Browser, db_kind: str) -> None:
     status, me = await raw(node, "GET", f"/api/v1/accounts/{saved.id}")
     assert status == 200 and me["display_name"] == "Alice Jansen"
 
+    # The who-is-who fields go through the one profile service: a bad value is refused
+    # beside its field and nothing of the form is saved.
+    who = {
+        "display_name": "Alice Jansen",
+        "note": "Controller.",
+        "job_title": "Controller",
+        "department": "",
+        "location": "Utrecht",
+        "phone": "call me maybe",
+        "email": "alice@finance.example",
+        "expertise": "subsidies, AVG",
+        "languages": "nl, en",
+        "manager": "",
+    }
+    bad = await alice.post("/settings/profile", who, csrf=token)
+    assert bad.status == 422
+    html = await bad.text()
+    assert field_error(html, "phone") == "Use digits, spaces and + ( ) - . / only."
+    assert 'value="Utrecht"' in html  # what was typed comes back
+    status, me = await raw(node, "GET", f"/api/v1/accounts/{saved.id}")
+    assert me["note"] != "<p>Controller.</p>" and not any(
+        f["value"] == "Utrecht" for f in me["fields"]
+    )
+    unknown = await alice.post(
+        "/settings/profile", who | {"phone": "+31 30 123 4567", "manager": "nobody"}, csrf=token
+    )
+    assert unknown.status == 422 and field_error(await unknown.text(), "manager")
+    ok = await alice.post(
+        "/settings/profile", who | {"phone": "+31 30 123 4567", "manager": "bob"}, csrf=token
+    )
+    assert ok.status == 303
+    html = await alice.page("/settings/profile")
+    assert 'value="+31 30 123 4567"' in html and 'value="subsidies, AVG"' in html
+    assert 'value="bob"' in html
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(saved.uri, headers={"Accept": "application/activity+json"}) as response,
+    ):
+        actor = await response.json(content_type=None)
+    assert actor["schema:telephone"] == "+31 30 123 4567"
+    assert actor["schema:knowsAbout"] == ["subsidies", "AVG"]
+    assert actor["org:reportsTo"]["id"].endswith("/users/bob")
+
 
 def png(width: int = 64, height: int = 64) -> bytes:
     out = io.BytesIO()

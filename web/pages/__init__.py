@@ -17,6 +17,7 @@ from web.pages import (
     home,
     password_reset,
     people,
+    profile_settings,
     profiles,
     second_factor,
     settings,
@@ -39,6 +40,7 @@ PAGES: tuple[web.RouteTableDef, ...] = (
     # Settings and admin (web-B).
     second_factor.routes,
     password_reset.routes,
+    profile_settings.routes,
     settings.routes,
     account_security.routes,
     admin.routes,

@@ -12,8 +12,6 @@ import tempfile
 from typing import Any
 
 from aiohttp import web
-from aiohttp.web_request import FileField
-from multidict import MultiDictProxy
 from sqlalchemy import select
 
 from node.api.mastodon.oauth import client_address
@@ -21,7 +19,6 @@ from node.appkeys import AUTH, CONTEXT, MEDIA
 from node.auth.password_changes import PasswordChangeError, change_password
 from node.db.models import Account, MediaAttachment
 from node.services.archive import MediaFile, write_archive
-from node.services.media import MediaError
 from node.services.preferences import (
     LANGUAGES,
     NOTIFICATION_TYPES,
@@ -30,8 +27,6 @@ from node.services.preferences import (
     set_language,
     set_notifications_off,
 )
-from node.services.profile import ProfileChange, ProfileError, change_profile, note_source
-from node.services.profile_rules import MAX_DISPLAY_NAME, MAX_NOTE
 from web.current import gettext, require_user
 from web.forms import field
 from web.i18n import LANGUAGE_COOKIE
@@ -68,123 +63,6 @@ async def settings_index(request: web.Request) -> web.StreamResponse:
     """The first settings page."""
     require_user(request)
     raise web.HTTPSeeOther("/settings/profile")
-
-
-# --- profile -------------------------------------------------------------------------------
-
-
-async def _profile_values(request: web.Request, account_id: int) -> dict[str, str]:
-    async with request.app[CONTEXT].sessions() as session:
-        account = await session.get(Account, account_id)
-    assert account is not None  # the session's own account
-    return {
-        "display_name": account.display_name,
-        "note": note_source(account.summary),
-        "avatar_url": account.avatar_url or "",
-    }
-
-
-@routes.get("/settings/profile")
-async def profile_page(request: web.Request) -> web.StreamResponse:
-    """Photo, display name and bio."""
-    user = require_user(request)
-    _ = gettext(request)
-    values = await _profile_values(request, user.account_id)
-    return _page(request, "profile.html", {"title": _("Profile"), "values": values})
-
-
-def _photo_bytes(form: MultiDictProxy[Any], limit: int) -> bytes | None:
-    """The uploaded photo (at most *limit* + 1 bytes read), or None when none was chosen."""
-    photo = form.get("avatar")
-    if not isinstance(photo, FileField) or not photo.filename:
-        return None
-    return photo.file.read(limit + 1)
-
-
-async def _store_photo(
-    request: web.Request, account_id: int, data: bytes, errors: dict[str, str]
-) -> MediaAttachment | None:
-    """Process and keep the photo as a media row (same path as the Mastodon API's avatar)."""
-    _ = gettext(request)
-    store = request.app[MEDIA]
-    if len(data) > store.max_bytes:
-        errors["avatar"] = _("The photo is larger than %(size)d MB.") % {
-            "size": store.max_bytes // (1024 * 1024)
-        }
-        return None
-    try:
-        return await store.store_upload(
-            request.app[CONTEXT].sessions, account_id, data, purpose="avatar"
-        )
-    except MediaError as exc:
-        if exc.status == 413:
-            errors["avatar"] = _("The photo is larger than %(size)d MB.") % {
-                "size": store.max_bytes // (1024 * 1024)
-            }
-        else:
-            errors["avatar"] = _("This file is not a picture we can use (JPEG, PNG, WebP or GIF).")
-        return None
-
-
-@routes.post("/settings/profile")
-async def profile_submit(request: web.Request) -> web.StreamResponse:
-    """Save the profile; followers' nodes get ``Update(Person)``."""
-    user = require_user(request)
-    _ = gettext(request)
-    form = await request.post()
-    display_name = field(form, "display_name", 10 * MAX_DISPLAY_NAME)
-    note = field(form, "note", 10 * MAX_NOTE)
-    errors: dict[str, str] = {}
-    if not display_name.strip():
-        errors["display_name"] = _("Enter the name people see.")
-    elif len(display_name) > MAX_DISPLAY_NAME:
-        errors["display_name"] = _("At most %(count)d characters.") % {"count": MAX_DISPLAY_NAME}
-    if len(note) > MAX_NOTE:
-        errors["note"] = _("At most %(count)d characters.") % {"count": MAX_NOTE}
-    store = request.app[MEDIA]
-    photo: MediaAttachment | None = None
-    data = _photo_bytes(form, store.max_bytes)
-    if data is not None and not errors:
-        photo = await _store_photo(request, user.account_id, data, errors)
-    if errors:
-        values = await _profile_values(request, user.account_id)
-        values |= {
-            "display_name": display_name[: 2 * MAX_DISPLAY_NAME],
-            "note": note[: 2 * MAX_NOTE],
-        }
-        return _page(
-            request,
-            "profile.html",
-            {"title": _("Profile"), "values": values, "errors": errors},
-            status=422,
-        )
-    changes = ProfileChange(
-        display_name=display_name,
-        note=note,
-        avatar_url=store.url_of(photo) if photo is not None else None,
-    )
-    ctx = request.app[CONTEXT]
-    try:
-        async with ctx.sessions() as session, session.begin():
-            account = await session.get(Account, user.account_id)
-            assert account is not None
-            await change_profile(ctx, session, account, changes)
-    except ProfileError as exc:
-        if photo is not None:
-            await store.discard(ctx.sessions, [photo])
-        values = await _profile_values(request, user.account_id)
-        values |= {"display_name": display_name, "note": note}
-        return _page(
-            request,
-            "profile.html",
-            {"title": _("Profile"), "values": values, "errors": {exc.field: exc.message}},
-            status=422,
-        )
-    except BaseException:
-        if photo is not None:
-            await store.discard(ctx.sessions, [photo])
-        raise
-    raise _saved("/settings/profile")
 
 
 # --- password ------------------------------------------------------------------------------
