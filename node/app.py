@@ -22,6 +22,7 @@ from node.api.mastodon import authorize as mastodon_authorize
 from node.api.mastodon import conversations as mastodon_conversations
 from node.api.mastodon import curation as mastodon_curation
 from node.api.mastodon import filters as mastodon_filters
+from node.api.mastodon import filters_v1 as mastodon_filters_v1
 from node.api.mastodon import follow_requests as mastodon_follow_requests
 from node.api.mastodon import instance as mastodon_instance
 from node.api.mastodon import lists as mastodon_lists
@@ -71,6 +72,7 @@ MASTODON_ROUTES: tuple[web.RouteTableDef, ...] = (
     mastodon_lists.routes,
     mastodon_conversations.routes,
     mastodon_filters.routes,
+    mastodon_filters_v1.routes,
     mastodon_scheduled.routes,
     mastodon_muting.routes,
     mastodon_placeholders.routes,
