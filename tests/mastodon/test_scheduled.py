@@ -123,3 +123,34 @@ async def test_schedule_move_cancel_publish_and_restart(make_node: NodeFactory) 
     newest = (await call(client(node, token).account_statuses, alice_account.id))[0]
     assert newest.content == "<p>Na de herstart</p>"
     assert await node.app[SCHEDULER].run_once(now=now + timedelta(days=1)) == 0
+
+
+async def test_daily_limit(make_node: NodeFactory) -> None:
+    """Mastodon's cap: 25 posts for any one day; the 26th is refused and not stored."""
+    node = await make_node("finance", "127.0.0.2")
+    _alice, token = await node.user("alice")
+    day = (datetime.now(UTC) + timedelta(days=3)).replace(hour=9, minute=0)
+    for minute in range(25):
+        when = (day + timedelta(minutes=minute)).isoformat()
+        status, body = await raw(
+            node, "POST", "/api/v1/statuses", token, data={"status": "x", "scheduled_at": when}
+        )
+        assert status == 200, body
+    status, body = await raw(
+        node,
+        "POST",
+        "/api/v1/statuses",
+        token,
+        data={"status": "26", "scheduled_at": (day + timedelta(hours=5)).isoformat()},
+    )
+    assert status == 422 and "one day" in body["error"]
+    status, body = await raw(node, "GET", "/api/v1/scheduled_statuses?limit=40", token)
+    assert len(body) == 25
+    status, body = await raw(
+        node,
+        "POST",
+        "/api/v1/statuses",
+        token,
+        data={"status": "next day", "scheduled_at": (day + timedelta(days=1)).isoformat()},
+    )
+    assert status == 200
