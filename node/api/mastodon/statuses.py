@@ -28,7 +28,7 @@ from node.api.mastodon.access import (
 from node.api.mastodon.common import ApiError, ApiRoutes, json_response, params
 from node.api.mastodon.entities import account_entity, status_edit_entity
 from node.api.mastodon.filtering import apply_filters
-from node.api.mastodon.queries import Viewer, status_select, visible_to
+from node.api.mastodon.queries import Viewer, status_select, unmuted, visible_to
 from node.api.mastodon.scheduled import schedule
 from node.db.engine import AsyncSession
 from node.db.models import Account, IdempotencyKey, Status, StatusEdit
@@ -264,17 +264,10 @@ async def status_context(request: web.Request) -> web.StreamResponse:
         status = await visible_status(session, path_id(request), viewer)
         ancestors = await _ancestor_ids(session, status)
         descendants = await _descendant_ids(session, status, viewer)
-        rows = (
-            (
-                await session.execute(
-                    status_select(viewer)
-                    .where(Status.id.in_(ancestors + descendants))
-                    .order_by(Status.id)
-                )
-            )
-            .mappings()
-            .all()
-        )
+        query = status_select(viewer).where(Status.id.in_(ancestors + descendants))
+        if viewer is not None:  # as Mastodon, muted people's posts leave threads too
+            query = query.where(unmuted(viewer))
+        rows = (await session.execute(query.order_by(Status.id))).mappings().all()
         entities = await render_statuses(session, ctx, viewer, list(rows))
         entities = await apply_filters(session, viewer, "thread", entities)
     above = set(ancestors)
