@@ -44,6 +44,7 @@ MIN_DELAY = timedelta(minutes=5)
 TOTAL_LIMIT = 300
 DAILY_LIMIT = 25
 _POLL_SECONDS = 5.0
+_KEY_LIFETIME = timedelta(hours=1)
 
 Clock = Callable[[], datetime]
 
@@ -128,10 +129,22 @@ async def schedule_post(
     *,
     now: datetime | None = None,
 ) -> ScheduledStatus:
-    """Store a post to publish at *when* (≥ 5 minutes ahead); ScheduleError otherwise."""
+    """Store a post to publish at *when* (≥ 5 minutes ahead); ScheduleError otherwise.
+
+    A retry with the same ``Idempotency-Key`` within an hour gets the post it scheduled.
+    """
     now = now or _system_clock()
     when = _check_time(when, now)
     params.check()
+    if params.idempotency:
+        for earlier in await session.scalars(
+            select(ScheduledStatus).where(
+                ScheduledStatus.account_id == account_id,
+                ScheduledStatus.created_at > now - _KEY_LIFETIME,
+            )
+        ):
+            if PostParams.from_json(earlier.params_json).idempotency == params.idempotency:
+                return earlier
     await check_limits(session, account_id, when)
     row = ScheduledStatus(
         id=new_id(now),

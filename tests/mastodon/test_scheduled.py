@@ -53,6 +53,19 @@ async def test_schedule_move_cancel_publish_and_restart(make_node: NodeFactory) 
     assert body["params"]["in_reply_to_id"] == str(question.id)
     assert [s.id for s in await call(alice.scheduled_statuses)] == [later.id]
     cancelled = await call(alice.status_post, "Toch niet", scheduled_at=now + timedelta(hours=1))
+    # A client retrying with the same Idempotency-Key gets the same scheduled post.
+    retry = {"status": "Toch niet", "scheduled_at": (now + timedelta(hours=1)).isoformat()}
+    answers = []
+    for _ in range(2):
+        status, body = await raw(
+            node, "POST", "/api/v1/statuses", token, data=retry, headers={"Idempotency-Key": "k1"}
+        )
+        assert status == 200 and body["params"]["idempotency"] == "k1"
+        answers.append(body["id"])
+    first = answers[0]
+    assert answers == [first, first]
+    assert len(await call(alice.scheduled_statuses)) == 3
+    await call(alice.scheduled_status_delete, first)
 
     # Bad input: 422, nothing scheduled.
     before = await raw(node, "GET", "/api/v1/scheduled_statuses", token)
