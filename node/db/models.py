@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -39,6 +40,7 @@ __all__ = [
     "InboxItem",
     "ListMember",
     "Marker",
+    "MediaAttachment",
     "Mention",
     "Mute",
     "Notification",
@@ -46,6 +48,7 @@ __all__ = [
     "OutboxActivity",
     "Peer",
     "Pin",
+    "Profile",
     "ScheduledStatus",
     "Status",
     "StatusEdit",
@@ -185,6 +188,8 @@ class StatusEdit(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=_now)
+    #: The version's attachments, as ``Status.attachments_json`` had them.
+    attachments_json: Mapped[str] = mapped_column(Text, default="[]")
 
 
 class Mention(Base):
@@ -523,6 +528,11 @@ class Marker(Base):
     updated_at: Mapped[datetime] = mapped_column(default=_now)
 
 
+# Home timeline speed (migration 0008_timeline_speed; docs/performance.md).
+Index("ix_follows_account_state", Follow.account_id, Follow.state)
+Index("ix_statuses_account_reblog", Status.account_id, Status.reblog_of_id)
+
+
 # -- lists, conversations, filters, scheduled posts, muted threads (revision 0007) ------------
 
 
@@ -647,3 +657,70 @@ class ThreadMute(Base):
     #: The thread's ``statuses.context``.
     context: Mapped[str] = mapped_column(String(2048))
     created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class MediaAttachment(Base):
+    """A picture: uploaded here (a post's attachment, an avatar or a header; the files are
+    ``file_name``/``preview_name`` in the media folder) or attached to a remote post
+    (``remote_url``; no file here). C24, A23."""
+
+    __tablename__ = "media_attachments"
+    __table_args__ = (Index("ix_media_attachments_account_id_id", "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    #: The post it belongs to; None while it waits to be posted (or for an avatar/header).
+    status_id: Mapped[int | None] = mapped_column(
+        ForeignKey("statuses.id", ondelete="SET NULL"), index=True
+    )
+    #: ``attachment``, ``avatar`` or ``header``.
+    purpose: Mapped[str] = mapped_column(String(16), default="attachment")
+    content_type: Mapped[str] = mapped_column(String(64))
+    #: Random, unguessable names (never the uploader's file name, SECURITY.md row 16).
+    file_name: Mapped[str | None] = mapped_column(String(64), unique=True)
+    preview_name: Mapped[str | None] = mapped_column(String(64))
+    #: Where a remote post's attachment lives (None for our own uploads).
+    remote_url: Mapped[str | None] = mapped_column(String(2048))
+    file_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    preview_width: Mapped[int | None] = mapped_column(Integer)
+    preview_height: Mapped[int | None] = mapped_column(Integer)
+    blurhash: Mapped[str | None] = mapped_column(String(128))
+    #: Alt text.
+    description: Mapped[str | None] = mapped_column(Text)
+    focus_x: Mapped[float] = mapped_column(Float, default=0.0)
+    focus_y: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+# --- The structured profile of local people (issue 5, the directory) -------------------------
+
+
+class Profile(Base):
+    """A local person's who-is-who profile: what the directory and the actor document show.
+
+    Plain text throughout (escaped when rendered); lists are JSON arrays of strings.
+    ``department`` empty means the node's own name. ``free_fields_json`` holds the person's
+    own Mastodon profile fields ({"name", "value"}, value escaped HTML); ``accounts.fields_json``
+    is the combined list Mastodon apps see, rewritten with every change.
+    """
+
+    __tablename__ = "profiles"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    job_title: Mapped[str] = mapped_column(String(255), default="")
+    department: Mapped[str] = mapped_column(String(255), default="")
+    location: Mapped[str] = mapped_column(String(255), default="")
+    phone: Mapped[str] = mapped_column(String(64), default="")
+    email: Mapped[str] = mapped_column(String(255), default="")
+    expertise_json: Mapped[str] = mapped_column(Text, default="[]")
+    languages_json: Mapped[str] = mapped_column(Text, default="[]")
+    #: The manager's actor id, on this node or another.
+    manager_uri: Mapped[str | None] = mapped_column(String(2048))
+    free_fields_json: Mapped[str] = mapped_column(Text, default="[]")
+    #: The field names a person chose for structured fields ({"department": "Afdeling"}).
+    labels_json: Mapped[str] = mapped_column(Text, default="{}")
+    updated_at: Mapped[datetime] = mapped_column(default=_now)

@@ -9,6 +9,7 @@ query. Who may see what is one SQL predicate, :func:`visible_to`, the list form 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -163,7 +164,11 @@ def status_columns(status: Any, prefix: str) -> list[KeyedColumnElement[Any]]:
     return columns
 
 
+@functools.cache
 def _status_bundle() -> list[KeyedColumnElement[Any]]:
+    # Built once: making these ~80 labelled columns and their subqueries costs milliseconds
+    # of SQLAlchemy work per call, and reusing the same constructs lets SQLAlchemy reuse
+    # their cache keys. The constructs are immutable; each select() only references them.
     return (
         status_columns(Status, "s_")
         + account_columns(Account, "a_")

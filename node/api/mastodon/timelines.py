@@ -13,12 +13,12 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import Select, false, or_
 
-from node.api.mastodon.access import context_of, flag, maybe_viewer, render_statuses, signed_in
+from node.api.mastodon.access import context_of, flag, maybe_viewer, render_statuses
 from node.api.mastodon.common import ApiRoutes, json_response, link_header, page
 from node.api.mastodon.filtering import apply_filters
-from node.api.mastodon.lists import exclusive_hidden
+from node.api.mastodon.home import home_timeline
 from node.api.mastodon.queries import Viewer, newest_first, paged, status_select, unmuted
-from node.db.models import HomeFeedEntry, Status, StatusTag, Tag
+from node.db.models import Status, StatusTag, Tag
 from node.services.text import normalise_tag
 
 __all__ = ["routes"]
@@ -75,16 +75,7 @@ def _public(query: Select[Any], request: web.Request, viewer: Viewer | None) -> 
 @routes.get("/api/v1/timelines/home")
 async def home(request: web.Request) -> web.StreamResponse:
     """The caller's home timeline: what was fanned out to them, newest first, muted people left out."""
-    viewer = await signed_in(request, "read:statuses")
-    query = (
-        status_select(viewer)
-        .join(
-            HomeFeedEntry,
-            (HomeFeedEntry.status_id == Status.id) & (HomeFeedEntry.account_id == viewer.id),
-        )
-        .where(unmuted(viewer), exclusive_hidden(viewer))
-    )
-    return await _respond(request, viewer, query, HomeFeedEntry.status_id, "home")
+    return await home_timeline(request)
 
 
 @routes.get("/api/v1/timelines/public")
