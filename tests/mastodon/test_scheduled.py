@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from node.api.mastodon.placeholders import solid_png
 from node.api.mastodon.scheduled import SCHEDULER
 from node.app import create_app
 from node.appkeys import SETTINGS
@@ -167,3 +168,41 @@ async def test_daily_limit(make_node: NodeFactory) -> None:
         data={"status": "next day", "scheduled_at": (day + timedelta(days=1)).isoformat()},
     )
     assert status == 200
+
+
+async def test_scheduled_post_with_photo(make_node: NodeFactory) -> None:
+    """A scheduled post carries its photos: checked when scheduled (the caller's own, not yet
+    posted, else 422 and nothing stored), attached when published."""
+    node = await make_node("finance", "127.0.0.2")
+    alice_account, token = await node.user("alice")
+    _bob, bob_token = await node.user("bob")
+    alice = client(node, token)
+    photo = await call(
+        alice.media_post, solid_png(8, 6, (200, 0, 0)), mime_type="image/png", description="Rood"
+    )
+    theirs = await call(
+        client(node, bob_token).media_post, solid_png(4, 4, (0, 0, 200)), mime_type="image/png"
+    )
+    now = datetime.now(UTC)
+    when = (now + timedelta(minutes=30)).isoformat()
+    for media_id in (theirs.id, "999", "x"):
+        status, body = await raw(
+            node,
+            "POST",
+            "/api/v1/statuses",
+            token,
+            data={"status": "foto", "scheduled_at": when, "media_ids[]": str(media_id)},
+        )
+        assert status == 422, body
+    assert await call(alice.scheduled_statuses) == []
+    later = await call(
+        alice.status_post, "", media_ids=[photo.id], scheduled_at=now + timedelta(minutes=30)
+    )
+    status, body = await raw(node, "GET", f"/api/v1/scheduled_statuses/{later.id}", token)
+    shapes.check("ScheduledStatus", body)
+    assert body["params"]["media_ids"] == [str(photo.id)]
+    assert [m["description"] for m in body["media_attachments"]] == ["Rood"]
+    assert await node.app[SCHEDULER].run_once(now=now + timedelta(minutes=31)) == 1
+    posted = (await call(alice.account_statuses, alice_account.id))[0]
+    assert [m.description for m in posted.media_attachments] == ["Rood"]
+    assert str(posted.media_attachments[0].id) == str(photo.id)
