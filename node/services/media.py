@@ -30,6 +30,7 @@ __all__ = [
     "MAX_ATTACHMENTS",
     "MediaError",
     "MediaStore",
+    "apply_attributes",
     "attach_media",
     "attachment_document",
     "link_media",
@@ -295,3 +296,20 @@ def remote_media_rows(statuses: Iterable[Mapping[str, Any]]) -> list[dict[str, A
                 }
             )
     return rows
+
+
+def apply_attributes(
+    store: MediaStore, media: Sequence[MediaAttachment], attributes: Mapping[str, Mapping[str, str]]
+) -> None:
+    """Set the alt text and focal point of posted *media* from a status edit's
+    ``media_attributes`` (by media id); naming media the post does not have is a 422."""
+    by_id = {str(m.id): m for m in media}
+    unknown = [i for i in attributes if i not in by_id]
+    if unknown:
+        raise MediaError(422, f"media_attributes name media the post lacks: {', '.join(unknown)}")
+    for media_id, changes in attributes.items():
+        row = by_id[media_id]
+        if "description" in changes:
+            row.description = store.check_description(changes["description"])
+        if changes.get("focus"):
+            row.focus_x, row.focus_y = parse_focus(changes["focus"])

@@ -4,6 +4,7 @@ nothing stored (PROTOCOL.md C19, C24, C37, A23, D15; SECURITY.md rows 2 and 16).
 
 from __future__ import annotations
 
+import asyncio
 import io
 import struct
 import zlib
@@ -183,6 +184,41 @@ async def test_photo_with_alt_text_reaches_the_other_node(pair: Pair) -> None:
     seen = await call(bob.status, seen.id)
     assert [m.description for m in seen.media_attachments] == ["Q4"]
     assert seen.media_attachments[0].url.endswith(".png")
+
+    # The alt text of posted media changes with an edit's media_attributes (Mastodon 4.0).
+    # A peer takes an Update only if its `updated` (whole seconds, as Mastodon writes it) is
+    # newer than the version it has (A5), so this edit comes a second later.
+    await asyncio.sleep(1.1)
+    change = alice.generate_media_edit_attributes(
+        second.id, description="Q4 taart", focus=(0.1, 0.2)
+    )
+    edited = await call(alice.status_update, post.id, "Taart en meer", media_attributes=[change])
+    (changed,) = edited.media_attachments
+    assert (changed.id, changed.description) == (second.id, "Q4 taart")
+    assert changed.meta.focus == {"x": 0.1, "y": 0.2}
+    history = await call(alice.status_history, post.id)
+    assert [[m.description for m in v.media_attachments] for v in history] == [
+        ["Taart voor Q3"],
+        ["Q4"],
+        ["Q4 taart"],
+    ]
+    # Attributes for media the edit does not keep are refused, and nothing changes.
+    code, body = await raw(
+        pair.finance,
+        "PUT",
+        f"/api/v1/statuses/{post.id}",
+        pair.alice_token,
+        json={
+            "status": "Taart en meer",
+            "media_ids": [second.id],
+            "media_attributes": [{"id": media.id, "description": "nee"}],
+        },
+    )
+    assert code == 422, body
+    assert len(await call(alice.status_history, post.id)) == 3
+    await settle(pair.finance, pair.hr)
+    seen = await call(bob.status, seen.id)
+    assert [m.description for m in seen.media_attachments] == ["Q4 taart"]
 
     # Only media, and a status with nothing but a picture.
     third = await call(alice.media_post, png(10, 10), mime_type="image/png")
