@@ -139,6 +139,28 @@ class MediaStore:
         for m in rows:
             self.remove(m.file_name, m.preview_name)
 
+    async def replaced(
+        self, session: AsyncSession, account_id: int, new: Iterable[MediaAttachment]
+    ) -> list[MediaAttachment]:
+        """Delete the rows of the avatar and header that *new* ones replace; returns them so
+        their files can be removed once the transaction has committed (:meth:`remove`)."""
+        old: list[MediaAttachment] = []
+        for media in new:
+            old += (
+                await session.execute(
+                    select(MediaAttachment).where(
+                        MediaAttachment.account_id == account_id,
+                        MediaAttachment.purpose == media.purpose,
+                        MediaAttachment.id != media.id,
+                    )
+                )
+            ).scalars()
+        if old:
+            await session.execute(
+                delete(MediaAttachment).where(MediaAttachment.id.in_([m.id for m in old]))
+            )
+        return old
+
     async def store_upload(
         self,
         sessions: Sessions,

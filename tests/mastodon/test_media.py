@@ -266,6 +266,16 @@ async def test_avatar_and_header_reach_the_other_node(pair: Pair) -> None:
     assert seen.avatar == me.avatar and seen.header == me.header
     assert seen.display_name == "Alice A."
 
+    # A new avatar replaces the old one: its file and row are gone, the header stays.
+    again = await call(
+        alice.account_update_credentials, avatar=png(50, 50), avatar_mime_type="image/png"
+    )
+    assert again.avatar != me.avatar and again.header == me.header
+    assert (await fetch(me.avatar))[0] == 404 and (await fetch(again.avatar))[0] == 200
+    async with pair.finance.ctx.sessions() as session:
+        purposes = (await session.execute(select(MediaAttachment.purpose))).scalars().all()
+    assert sorted(purposes) == ["avatar", "header"]
+
     # A bad avatar changes nothing: not the profile, not the files, no row.
     rows, files, _ = await stored(pair.finance)
     with pytest.raises(MastodonAPIError) as err:

@@ -104,10 +104,12 @@ async def update_credentials(request: web.Request) -> web.StreamResponse:
         await store.discard(ctx.sessions, pictures.values())
         raise ApiError(exc.status, f"{purpose}: {exc.message}") from None
     try:
-        await _save(request, viewer.id, display_name, note, fields, values, pictures)
+        replaced = await _save(request, viewer.id, display_name, note, fields, values, pictures)
     except BaseException:
         await store.discard(ctx.sessions, pictures.values())
         raise
+    for old in replaced:  # committed: the previous avatar or header is no longer shown
+        store.remove(old.file_name, old.preview_name)
     async with ctx.sessions() as session:
         row = await account_row(session, viewer.id)
         requests = await session.scalar(
@@ -126,13 +128,15 @@ async def _save(
     fields: list[dict[str, str]] | None,
     values: MultiDictProxy[Any],
     pictures: dict[str, MediaAttachment],
-) -> None:
-    """Store the profile changes and queue ``Update(Person)`` to the followers (A5)."""
+) -> list[MediaAttachment]:
+    """Store the profile changes and queue ``Update(Person)`` to the followers (A5); returns
+    the avatar and header rows the new pictures replaced (already deleted)."""
     ctx = context_of(request)
     store = request.app[MEDIA]
     async with ctx.sessions() as session, session.begin():
         me = await session.get(Account, account_id)
         assert me is not None  # the token's account
+        replaced = await store.replaced(session, account_id, pictures.values())
         if "avatar" in pictures:
             me.avatar_url = store.url_of(pictures["avatar"])
         if "header" in pictures:
@@ -170,3 +174,4 @@ async def _save(
             },
             followers=True,
         )
+    return replaced
