@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "DatabaseSettings",
+    "DirectorySettings",
     "FederationSettings",
     "LoggingSettings",
     "MediaSettings",
@@ -54,6 +55,9 @@ class NodeSettings:
     description: str = ""
     #: Directory where keys, media and the SQLite database live (relative to the config file).
     data_dir: str = "var"
+    #: Entries kept in each person's home feed (fan-out on write); older pages of the home
+    #: timeline are read from the followed people's posts. 0 keeps every entry.
+    home_feed_size: int = 800
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,24 @@ class MediaSettings:
 
 
 @dataclass(frozen=True)
+class DirectorySettings:
+    """``[directory]``: the who-is-who graph of a node with ``node.role = "directory"``."""
+
+    #: Folder of the on-disk Oxigraph store (relative paths resolve against ``node.data_dir``).
+    store_path: str = "directory-graph"
+    #: A SPARQL query that runs longer than this is stopped and answered 503.
+    sparql_timeout_seconds: float = 5.0
+    #: At most this many result rows (or triples) per SPARQL answer.
+    sparql_max_results: int = 10_000
+    #: Worker processes that answer SPARQL queries (each one can be stopped on its own).
+    sparql_workers: int = 1
+    #: Longest text kept for one profile field (name, job title, …); longer is cut.
+    max_field_chars: int = 300
+    #: How long a person page keeps the recent posts it fetched from their node.
+    posts_cache_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     """``[logging]``."""
 
@@ -139,6 +161,7 @@ class Settings:
     federation: FederationSettings = field(default_factory=FederationSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     media: MediaSettings = field(default_factory=MediaSettings)
+    directory: DirectorySettings = field(default_factory=DirectorySettings)
     #: Folder of the config file; relative paths are resolved against it.
     root: str = "."
 
@@ -162,6 +185,11 @@ class Settings:
         return self.data_path / "media"
 
     @property
+    def directory_store_path(self) -> Path:
+        """Absolute path of the directory's graph store."""
+        return (self.data_path / self.directory.store_path).resolve()
+
+    @property
     def database_url(self) -> str:
         """The database URL with a relative SQLite path resolved against the config folder."""
         url = self.database.url
@@ -180,6 +208,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "federation": FederationSettings,
     "logging": LoggingSettings,
     "media": MediaSettings,
+    "directory": DirectorySettings,
 }
 
 
@@ -286,6 +315,8 @@ def _validate(settings: Settings) -> None:
         )
     if not 0 < settings.server.port < 65536:
         raise SettingsError("server.port", f"expected 1–65535, got {settings.server.port}")
+    if not 0 <= node.home_feed_size <= 100_000:
+        raise SettingsError("node.home_feed_size", "expected 0 (no cap) to 100000 entries")
     if settings.server.workers < 1:
         raise SettingsError("server.workers", "expected at least 1")
     if settings.server.max_body_bytes < 1024:
@@ -300,10 +331,27 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("media.max_bytes", "expected at least 1024")
     if settings.media.max_pixels < 1:
         raise SettingsError("media.max_pixels", "expected at least 1")
+    _validate_directory(settings.directory)
+    if settings.node.role == "directory" and settings.server.workers != 1:
+        # One process owns the on-disk graph store (RocksDB allows a single writer).
+        raise SettingsError("server.workers", "a directory node runs with workers = 1")
     if settings.federation.directory:
         parts = urlsplit(settings.federation.directory)
         if parts.scheme not in {"http", "https"} or not parts.netloc:
             raise SettingsError("federation.directory", "expected the directory node's base URL")
+
+
+def _validate_directory(directory: DirectorySettings) -> None:
+    if not directory.store_path.strip():
+        raise SettingsError("directory.store_path", "expected a folder name or path")
+    if directory.sparql_timeout_seconds <= 0:
+        raise SettingsError("directory.sparql_timeout_seconds", "expected a number > 0")
+    if directory.sparql_max_results < 1:
+        raise SettingsError("directory.sparql_max_results", "expected at least 1")
+    if not 1 <= directory.sparql_workers <= 16:
+        raise SettingsError("directory.sparql_workers", "expected 1–16")
+    if directory.max_field_chars < 20:
+        raise SettingsError("directory.max_field_chars", "expected at least 20")
 
 
 def settings_from_mapping(

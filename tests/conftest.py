@@ -155,6 +155,7 @@ async def make_node(
         *,
         allow: tuple[str, ...] = (),
         workers: bool = False,
+        node_options: dict[str, Any] | None = None,
         **federation: Any,
     ) -> Node:
         port = free_port(host)
@@ -166,6 +167,7 @@ async def make_node(
                     "name": name,
                     # Keys and uploaded media stay inside the test's folder.
                     "data_dir": str(tmp_path / f"{name}-data"),
+                    **(node_options or {}),
                 },
                 "server": {"host": host, "port": port},
                 "database": {"url": await database_url_factory(name), "pool_size": 5},

@@ -42,7 +42,9 @@ from node.federation.notes import (
 )
 from node.ids import new_id
 from node.services.context import NodeContext
+from node.services.conversations import track_direct
 from node.services.events import record
+from node.services.feeds import due_for_trim, trim_feeds
 from node.services.graph import insert_ignore
 from node.services.media import remote_media_rows
 from node.services.tags import TagIds, link_tags
@@ -253,8 +255,12 @@ async def apply_creates(
     await session.execute(link_children([row["uri"] for row in rows]))
     if fanned:
         await _fan_out(session, fanned)
+        for row in rows:
+            if row["id"] in fanned and due_for_trim(row["id"], ctx.home_feed_size):
+                await trim_feeds(session, row["account_id"], ctx.home_feed_size)
     if owners:
         await session.execute(insert_ignore(session, HomeFeedEntry), owners)
+        await track_direct(session, [row["id"] for row in rows if row["visibility"] == "direct"])
     if notifications:
         await session.execute(insert_ignore(session, Notification), notifications)
     for row in rows:

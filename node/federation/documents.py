@@ -12,6 +12,7 @@ from typing import Any
 from activitypub.addressing import Visibility, address
 from activitypub.contexts import default_context
 from node.db.models import Account, Status
+from node.federation.person import PERSON_TERMS, PersonProfile, profile_attachments, profile_terms
 
 __all__ = ["Urls", "actor_document", "iso", "note_document", "ordered_collection"]
 
@@ -54,8 +55,13 @@ class Urls:
         return f"{self.base}/inbox"
 
 
-def actor_document(account: Account, urls: Urls) -> dict[str, Any]:
-    """The actor JSON (PROTOCOL.md D13–D17, D20 for the instance actor)."""
+def actor_document(
+    account: Account, urls: Urls, profile: PersonProfile | None = None
+) -> dict[str, Any]:
+    """The actor JSON (PROTOCOL.md D13–D17, D20 for the instance actor).
+
+    With *profile*, a person's who-is-who terms and attachments (``node.federation.person``).
+    """
     uri = account.uri
     doc: dict[str, Any] = {
         "@context": default_context(),
@@ -90,6 +96,10 @@ def actor_document(account: Account, urls: Urls) -> dict[str, Any]:
             ],
             "tag": [],
         }
+    if profile is not None and account.actor_type != "Application":
+        doc["@context"].append(dict(PERSON_TERMS))
+        doc |= profile_terms(profile)
+        doc["attachment"] = profile_attachments(profile)
     if account.avatar_url:
         doc["icon"] = _image(account.avatar_url)
     if account.header_url:

@@ -288,7 +288,7 @@ async def on_announce(
     )  # fmt: skip
     if reblog is None:
         return "ignored: already boosted"
-    await fan_out(session, reblog, [])
+    await fan_out(session, reblog, [], keep=ctx.home_feed_size)
     return "boosted"
 
 

@@ -262,7 +262,7 @@ async def store_note(
     status = Status(**row)
     record(session, "update", status.id)
     if fan:
-        await fan_out(session, status, [a.id for a in mentioned])
+        await fan_out(session, status, [a.id for a in mentioned], keep=ctx.home_feed_size)
         for account in mentioned:
             await notify(session, account, "mention", author, status.id)
     return status

@@ -30,7 +30,9 @@ from node.db.models import (
 from node.federation.documents import iso, note_document
 from node.ids import new_id
 from node.services.context import NodeContext
+from node.services.conversations import forget_direct, track_direct
 from node.services.events import record
+from node.services.feeds import due_for_trim, trim_feeds
 from node.services.graph import insert_ignore, notify
 from node.services.tags import link_tags
 from node.services.text import render_text
@@ -87,11 +89,14 @@ async def save_tags(session: AsyncSession, status_id: int, names: Sequence[str])
     await link_tags(session, [(status_id, name) for name in names])
 
 
-async def fan_out(session: AsyncSession, status: Status, mentioned_ids: Sequence[int]) -> None:
+async def fan_out(
+    session: AsyncSession, status: Status, mentioned_ids: Sequence[int], *, keep: int = 0
+) -> None:
     """Put *status* into the home feeds of the local people who may see it (fan-out on write).
 
     Followers count only when their follow was accepted (SECURITY.md row 10); direct and
-    limited posts go to the mentioned local people only.
+    limited posts go to the mentioned local people only. With *keep*, the feeds reached are
+    trimmed to their newest *keep* entries now and then (``node.services.feeds``).
     """
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
@@ -118,6 +123,10 @@ async def fan_out(session: AsyncSession, status: Status, mentioned_ids: Sequence
             insert_ignore(session, HomeFeedEntry),
             [{"account_id": a, "status_id": status.id} for a in dict.fromkeys(owners)],
         )
+    if status.visibility not in {"direct", "limited"} and due_for_trim(status.id, keep):
+        await trim_feeds(session, status.account_id, keep)
+    if status.visibility == "direct":
+        await track_direct(session, [status.id])
 
 
 async def note_for(
@@ -236,7 +245,7 @@ async def post_status(
             .values(replies_count=Status.replies_count + 1)
         )
     await session.flush()
-    await fan_out(session, status, [m.id for m in mentions if m.local])
+    await fan_out(session, status, [m.id for m in mentions if m.local], keep=ctx.home_feed_size)
     record(session, "update", status.id)
     for account in mentions:
         await notify(session, account, "mention", author, status.id)
@@ -276,6 +285,8 @@ async def remove_status(session: AsyncSession, status: Status) -> None:
             .where(Status.id == status.in_reply_to_id, Status.replies_count > 0)
             .values(replies_count=Status.replies_count - 1)
         )
+    if status.visibility == "direct":
+        await forget_direct(session, status)
     # A remote post's media rows go with it; our own uploads are kept for a redraft.
     await session.execute(
         delete(MediaAttachment).where(

@@ -81,6 +81,17 @@ def _check_value(entity: str, name: str, annotation: str, value: Any, path: str)
             _check_value(entity, name, inner, value, path)
         return
     assert value is not None, f"{path} is null but {annotation} is not nullable"
+    if (options := _inner(annotation, "Union")) is not None:
+        # FilterResult.filter is Union[Filter, FilterV2]: one of them must fit entirely.
+        failures = []
+        for option in (o.strip() for o in options.split(",")):
+            try:
+                _check_value(entity, name, option, value, path)
+            except AssertionError as exc:
+                failures.append(str(exc))
+            else:
+                return
+        raise AssertionError(f"{path} fits none of {annotation}: {failures}")
     if (entity, name) in _DATES:
         assert isinstance(value, str) and _DATE.fullmatch(value), f"{path}={value!r}: a date"
         return

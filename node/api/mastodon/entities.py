@@ -266,7 +266,7 @@ def _status_body(
             favourited="f" in own,
             reblogged="r" in own,
             bookmarked="b" in own,
-            muted=False,
+            muted="m" in own,
             pinned="p" in own,
         )
         entity["filtered"] = []
@@ -308,7 +308,7 @@ def relationship_entity(account_id: int, states: set[str]) -> dict[str, Any]:
         "blocking": "blocking" in states,
         "blocked_by": "blocked_by" in states,
         "muting": "muting" in states,
-        "muting_notifications": False,
+        "muting_notifications": "muting_notifications" in states,
         "requested": "requested" in states,
         "requested_by": "requested_by" in states,
         "domain_blocking": False,

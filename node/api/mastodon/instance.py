@@ -23,6 +23,7 @@ from node.db.models import Account, Status
 from node.ids import id_for_time
 from node.services.accounts import INSTANCE_USERNAME
 from node.services.media import MAX_ATTACHMENTS
+from node.services.profile_rules import MAX_PROFILE_FIELDS
 from node.services.statuses import MAX_TEXT
 
 __all__ = ["MASTODON_VERSION", "routes"]
@@ -139,7 +140,11 @@ async def instance_v2(request: web.Request) -> web.StreamResponse:
         "urls": {"streaming": _streaming(request), "status": None},
         # No Web Push yet: an empty key tells Phanpy and Elk not to offer it.
         "vapid": {"public_key": ""},
-        "accounts": {"max_featured_tags": 10, "max_pinned_statuses": 5, "max_profile_fields": 4},
+        "accounts": {
+            "max_featured_tags": 10,
+            "max_pinned_statuses": 5,
+            "max_profile_fields": MAX_PROFILE_FIELDS,
+        },
         "translation": {"enabled": False},
     } | _limits(settings.media)
     return json_response(

@@ -6,6 +6,7 @@ gets the post it made the first time.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,8 +27,10 @@ from node.api.mastodon.access import (
 )
 from node.api.mastodon.common import ApiError, ApiRoutes, json_response, params
 from node.api.mastodon.entities import account_entity, media_attachments, status_edit_entity
+from node.api.mastodon.filtering import apply_filters
 from node.api.mastodon.media import media_attributes
 from node.api.mastodon.queries import Viewer, status_select, visible_to
+from node.api.mastodon.scheduled import schedule
 from node.appkeys import MEDIA
 from node.db.engine import AsyncSession
 from node.db.models import Account, IdempotencyKey, MediaAttachment, Status, StatusEdit
@@ -40,6 +43,7 @@ from node.services.media import (
     attachment_document,
     link_media,
 )
+from node.services.scheduling import PostParams
 from node.services.statuses import (
     VISIBILITIES,
     PostError,
@@ -138,12 +142,19 @@ async def create_status(request: web.Request) -> web.StreamResponse:
     if visibility not in VISIBILITIES:
         raise ApiError(422, f"visibility must be one of {', '.join(VISIBILITIES)}")
     media_ids = _media_ids(values) or []
-    if any(key.startswith("poll[") for key in values) or values.get("scheduled_at"):
-        raise ApiError(422, "polls and scheduled posts are not supported yet")
+    if any(key.startswith("poll[") for key in values):
+        raise ApiError(422, "polls are not supported yet")
     reply_raw = _text_param(values, "in_reply_to_id", 20)
     if reply_raw and not reply_raw.isdigit():
         raise ApiError(422, "in_reply_to_id must be an id")
     key = request.headers.get("Idempotency-Key", "").strip()[:255]
+    if values.get("scheduled_at"):
+        if media_ids:
+            raise ApiError(422, "scheduled posts cannot carry media yet")
+        later = PostParams(
+            text, visibility, spoiler, sensitive, language, int(reply_raw) if reply_raw else None
+        )
+        return await schedule(request, viewer, replace(later, idempotency=key or None))
     ctx = context_of(request)
     async with ctx.sessions() as session, session.begin():
         fresh, earlier = (True, None) if not key else await _claim_key(session, viewer.id, key)
@@ -319,6 +330,7 @@ async def status_context(request: web.Request) -> web.StreamResponse:
             .all()
         )
         entities = await render_statuses(session, ctx, viewer, list(rows))
+        entities = await apply_filters(session, viewer, "thread", entities)
     above = set(ancestors)
     return json_response(
         {
