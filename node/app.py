@@ -240,7 +240,7 @@ def create_app(
             asyncio.create_task(streams.run(), name="stream-bus"),
         ]
         # Scheduled posts are rows; the worker publishes them when due (tests step it).
-        scheduler = app[mastodon_scheduled.SCHEDULER] = Scheduler(ctx)
+        scheduler = app[mastodon_scheduled.SCHEDULER] = Scheduler(ctx, media=app[MEDIA])
         if run_workers:
             tasks.append(asyncio.create_task(processor.run(), name="inbox-worker"))
             tasks.append(asyncio.create_task(delivery.run(), name="delivery-worker"))

@@ -24,6 +24,7 @@ from node.db.engine import AsyncSession
 from node.db.models import Account, ScheduledStatus, Status
 from node.ids import new_id
 from node.services.context import NodeContext
+from node.services.media import MediaStore, attachment_document, link_media, usable_media
 from node.services.statuses import MAX_TEXT, VISIBILITIES, PostError, post_status
 from node.services.visibility import can_see
 
@@ -69,12 +70,14 @@ class PostParams:
     idempotency: str | None = None
     #: The client that scheduled it: its OAuth app, or for a ``kantine tokens`` token the token.
     application_id: int | None = None
+    #: The author's uploaded pictures to attach when it is published (``services.media``).
+    media_ids: tuple[str, ...] = ()
 
     def check(self) -> None:
         """The checks ``post_status`` makes, made now so a bad post is refused at once."""
         if self.visibility not in VISIBILITIES:
             raise ScheduleError(f"visibility must be one of {', '.join(VISIBILITIES)}")
-        if not self.text.strip():
+        if not self.text.strip() and not self.media_ids:
             raise ScheduleError("a post needs some text")
         if len(self.text) > MAX_TEXT or len(self.spoiler_text) > 500:
             raise ScheduleError(
@@ -87,6 +90,7 @@ class PostParams:
     @classmethod
     def from_json(cls, raw: str) -> PostParams:
         data: dict[str, Any] = json.loads(raw)
+        data["media_ids"] = tuple(str(i) for i in data.get("media_ids") or ())
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
@@ -157,9 +161,12 @@ async def reschedule(
 class Scheduler:
     """Publishes due scheduled posts: ``run`` in the background, ``run_once`` in tests."""
 
-    def __init__(self, ctx: NodeContext, *, clock: Clock = _system_clock) -> None:
+    def __init__(
+        self, ctx: NodeContext, *, clock: Clock = _system_clock, media: MediaStore | None = None
+    ) -> None:
         self.ctx = ctx
         self.clock = clock
+        self.media = media
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -213,6 +220,11 @@ class Scheduler:
                 session, parent, author.id, viewer_local=True
             ):
                 parent = None  # deleted or no longer visible: post it on its own, as Mastodon
+        pictures = []
+        if params.media_ids and self.media is not None:
+            pictures = await usable_media(session, author.id, params.media_ids)
+            if len(pictures) < len(params.media_ids):
+                log.warning("scheduled post %d: some of its media are gone or posted", row.id)
         try:
             status = await post_status(
                 self.ctx,
@@ -224,7 +236,11 @@ class Scheduler:
                 sensitive=params.sensitive,
                 in_reply_to=parent,
                 language=params.language,
+                attachments=[attachment_document(self.media, m) for m in pictures]
+                if self.media is not None
+                else (),
             )
+            await link_media(session, status.id, pictures)
         except (PostError, ActivityPubError) as exc:
             log.warning("scheduled post %d of %s not published: %s", row.id, author.username, exc)
             return

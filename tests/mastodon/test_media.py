@@ -9,6 +9,7 @@ import io
 import struct
 import zlib
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from mastodon import MastodonAPIError
 from PIL import Image
 from sqlalchemy import func, select
 
+from node.api.mastodon.scheduled import SCHEDULER
 from node.appkeys import MEDIA
 from node.auth.tokens import issue_token
 from node.db.models import Account, MediaAttachment, Status
@@ -451,3 +453,30 @@ async def test_uploaded_json_never_served_as_activity_json(solo: Solo) -> None:
             assert response.status == 200
             assert response.headers["Content-Type"] == "image/png"
             assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_scheduled_post_carries_its_media(solo: Solo) -> None:
+    alice = client(solo.finance, solo.alice_token)
+    _, carol_token = await solo.finance.user("carol")
+    carol = client(solo.finance, carol_token)
+    media = await call(alice.media_post, png(16, 9), mime_type="image/png", description="later")
+    when = datetime.now(UTC) + timedelta(minutes=10)
+
+    # Someone else's picture cannot be scheduled either: 422, nothing waits.
+    with pytest.raises(MastodonAPIError) as err:
+        await call(carol.status_post, "Gestolen", media_ids=[media.id], scheduled_at=when)
+    assert _status_of(err.value) == 422
+    assert await call(carol.scheduled_statuses) == []
+
+    later = await call(alice.status_post, "", media_ids=[media.id], scheduled_at=when)
+    shown = await _json(solo.finance, f"/api/v1/scheduled_statuses/{later.id}", solo.alice_token)
+    check("ScheduledStatus", shown)
+    assert shown["params"]["media_ids"] == [str(media.id)]
+    assert [m["description"] for m in shown["media_attachments"]] == ["later"]
+
+    published = await solo.finance.app[SCHEDULER].run_once(now=when + timedelta(seconds=1))
+    assert published == 1
+    (post,) = await call(alice.timeline_home)
+    assert [(m.id, m.description) for m in post.media_attachments] == [(media.id, "later")]
+    code, _ = await raw(solo.finance, "GET", f"/api/v1/media/{media.id}", solo.alice_token)
+    assert code == 404  # posted now

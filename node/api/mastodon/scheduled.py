@@ -7,6 +7,7 @@ worker's job (``node.services.scheduling.Scheduler``, under :data:`SCHEDULER`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -25,9 +26,12 @@ from node.api.mastodon.common import (
     params,
     require,
 )
+from node.api.mastodon.media import media_entity
 from node.api.mastodon.queries import Viewer, paged
+from node.appkeys import MEDIA
 from node.db.engine import AsyncSession
-from node.db.models import ScheduledStatus
+from node.db.models import MediaAttachment, ScheduledStatus
+from node.services.media import MediaError, attach_media
 from node.services.scheduling import (
     PostParams,
     ScheduleError,
@@ -54,8 +58,11 @@ def parse_time(value: Any) -> datetime:
         raise ApiError(422, "scheduled_at must be an ISO 8601 time") from None
 
 
-def scheduled_entity(row: ScheduledStatus) -> dict[str, Any]:
-    """A ScheduledStatus entity (``params`` as Mastodon fills them)."""
+def scheduled_entity(
+    row: ScheduledStatus, media: Mapping[int, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A ScheduledStatus entity (``params`` as Mastodon fills them); *media* holds the
+    MediaAttachment entities of its pictures by id."""
     post = PostParams.from_json(row.params_json)
     return {
         "id": str(row.id),
@@ -63,7 +70,7 @@ def scheduled_entity(row: ScheduledStatus) -> dict[str, Any]:
         "params": {
             "text": post.text,
             "poll": None,
-            "media_ids": None,
+            "media_ids": list(post.media_ids) or None,
             "sensitive": post.sensitive,
             "spoiler_text": post.spoiler_text,
             "visibility": post.visibility,
@@ -75,15 +82,27 @@ def scheduled_entity(row: ScheduledStatus) -> dict[str, Any]:
             "with_rate_limit": False,
             "allowed_mentions": None,
         },
-        "media_attachments": [],
+        "media_attachments": [
+            media[int(i)] for i in post.media_ids if media is not None and int(i) in media
+        ],
     }
+
+
+async def _media(
+    request: web.Request, session: AsyncSession, rows: Sequence[ScheduledStatus]
+) -> dict[int, dict[str, Any]]:
+    """The MediaAttachment entities of the pictures of *rows*, by id, in one query."""
+    ids = {int(i) for row in rows for i in PostParams.from_json(row.params_json).media_ids}
+    if not ids:
+        return {}
+    store = request.app[MEDIA]
+    found = await session.scalars(select(MediaAttachment).where(MediaAttachment.id.in_(ids)))
+    return {m.id: media_entity(store, m) for m in found}
 
 
 async def schedule(request: web.Request, viewer: Viewer, post: PostParams) -> web.StreamResponse:
     """Answer ``POST /api/v1/statuses`` with ``scheduled_at``: the ScheduledStatus, or 422."""
     values = await params(request)
-    if values.getall("media_ids[]", []) or values.getall("media_ids", []):
-        raise ApiError(422, "scheduled posts with media are not supported yet")
     when = parse_time(values.get("scheduled_at"))
     grant = await require(request)
     post = replace(post, application_id=getattr(grant, "app_id", None) or grant.token_id)
@@ -92,10 +111,12 @@ async def schedule(request: web.Request, viewer: Viewer, post: PostParams) -> we
         if post.in_reply_to_id is not None:
             await visible_status(session, post.in_reply_to_id, viewer)
         try:
+            # The pictures must be the author's own and unposted now, as for posting at once.
+            await attach_media(session, request.app[MEDIA], viewer.id, list(post.media_ids))
             row = await schedule_post(session, viewer.id, when, post)
-        except ScheduleError as exc:
+        except (ScheduleError, MediaError) as exc:
             raise ApiError(422, str(exc)) from None
-        answer = scheduled_entity(row)
+        answer = scheduled_entity(row, await _media(request, session, [row]))
     request.app[SCHEDULER].wake()
     return json_response(answer)
 
@@ -115,9 +136,10 @@ async def all_scheduled(request: web.Request) -> web.StreamResponse:
     query = select(ScheduledStatus).where(ScheduledStatus.account_id == viewer.id)
     async with context_of(request).sessions() as session:
         found = (await session.scalars(paged(query, ScheduledStatus.id, wanted))).all()
+        media = await _media(request, session, found)
     rows = sorted(found, key=lambda row: row.id, reverse=True)
     return json_response(
-        [scheduled_entity(row) for row in rows],
+        [scheduled_entity(row, media) for row in rows],
         headers=link_header(request, [row.id for row in rows]),
     )
 
@@ -127,7 +149,8 @@ async def show_scheduled(request: web.Request) -> web.StreamResponse:
     """One of the caller's waiting posts."""
     viewer = await signed_in(request, "read:statuses")
     async with context_of(request).sessions() as session:
-        return json_response(scheduled_entity(await _own(session, path_id(request), viewer)))
+        row = await _own(session, path_id(request), viewer)
+        return json_response(scheduled_entity(row, await _media(request, session, [row])))
 
 
 @routes.put("/api/v1/scheduled_statuses/{id}")
@@ -142,7 +165,7 @@ async def move_scheduled(request: web.Request) -> web.StreamResponse:
             await reschedule(session, row, when)
         except ScheduleError as exc:
             raise ApiError(422, str(exc)) from None
-        answer = scheduled_entity(row)
+        answer = scheduled_entity(row, await _media(request, session, [row]))
     request.app[SCHEDULER].wake()
     return json_response(answer)
 

@@ -149,12 +149,11 @@ async def create_status(request: web.Request) -> web.StreamResponse:
         raise ApiError(422, "in_reply_to_id must be an id")
     key = request.headers.get("Idempotency-Key", "").strip()[:255]
     if values.get("scheduled_at"):
-        if media_ids:
-            raise ApiError(422, "scheduled posts cannot carry media yet")
         later = PostParams(
             text, visibility, spoiler, sensitive, language, int(reply_raw) if reply_raw else None
         )
-        return await schedule(request, viewer, replace(later, idempotency=key or None))
+        later = replace(later, idempotency=key or None, media_ids=tuple(media_ids))
+        return await schedule(request, viewer, later)
     ctx = context_of(request)
     async with ctx.sessions() as session, session.begin():
         fresh, earlier = (True, None) if not key else await _claim_key(session, viewer.id, key)
