@@ -105,10 +105,11 @@ class MediaStore:
             for name, encoded in zip(names, (processed.original, processed.preview), strict=True):
                 final = self.path(name)
                 partial = final.with_suffix(final.suffix + ".part")
+                written.append(partial)
                 partial.write_bytes(encoded.data)
                 os.replace(partial, final)
                 written.append(final)
-        except OSError:
+        except OSError:  # a full disk, say: take back whatever was written
             for path in written:
                 path.unlink(missing_ok=True)
             raise
@@ -122,6 +123,7 @@ class MediaStore:
                     self.path(name).unlink(missing_ok=True)
 
     def check_description(self, description: str | None) -> str | None:
+        """Alt text within ``media.description_limit`` (422 otherwise); blank means none."""
         if description is None:
             return None
         if len(description) > self.description_limit:
