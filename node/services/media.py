@@ -37,7 +37,6 @@ __all__ = [
     "media_path_pattern",
     "parse_focus",
     "remote_media_rows",
-    "usable_media",
 ]
 
 log = logging.getLogger(__name__)
@@ -274,28 +273,6 @@ async def attach_media(
     if missing:
         raise MediaError(422, f"media attachments not found: {', '.join(missing)}")
     return [rows[i] for i in ids]
-
-
-async def usable_media(
-    session: AsyncSession, account_id: int, media_ids: Sequence[str]
-) -> list[MediaAttachment]:
-    """Those of *media_ids* the account may still attach (its own, unposted), in order; for
-    a scheduled post whose pictures were posted or removed in the meantime."""
-    ids = [int(m) for m in media_ids if m.isdigit() and len(m) <= 20]
-    rows = {
-        m.id: m
-        for m in (
-            await session.execute(
-                select(MediaAttachment).where(
-                    MediaAttachment.id.in_(ids),
-                    MediaAttachment.account_id == account_id,
-                    MediaAttachment.purpose == "attachment",
-                    MediaAttachment.status_id.is_(None),
-                )
-            )
-        ).scalars()
-    }
-    return [rows[i] for i in dict.fromkeys(ids) if i in rows][:MAX_ATTACHMENTS]
 
 
 async def link_media(
