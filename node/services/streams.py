@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import func, literal, literal_column, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql.elements import ColumnClause
 
@@ -231,17 +231,20 @@ class StreamBus:
                 }
                 return
             for model, kind in sources:
+                direct = model.visibility == "direct" if model is Status else literal(False)
                 rows = (
                     await session.execute(
-                        select(rowid, model.id)
+                        select(rowid, model.id, direct)
                         .where(rowid > self._cursors[kind])
                         .order_by(rowid)
                         .limit(500)
                     )
                 ).all()
-                for position, item_id in rows:
+                for position, item_id, is_direct in rows:
                     self._cursors[kind] = max(self._cursors[kind], int(position))
                     found.append(StreamEvent(kind, int(item_id)))
+                    if is_direct:  # its conversations changed too (named by the post)
+                        found.append(StreamEvent("conversation", int(item_id)))
         self._dispatch(found)
 
 
