@@ -16,7 +16,7 @@ from sqlalchemy import Select, or_
 from node.api.mastodon.access import render_statuses
 from node.api.mastodon.common import Page
 from node.api.mastodon.filtering import apply_filters
-from node.api.mastodon.home import core_page
+from node.api.mastodon.home import core_page, feed_query
 from node.api.mastodon.queries import Viewer, newest_first, paged, status_select
 from node.db.models import Status, StatusTag, Tag
 from node.services.context import NodeContext
@@ -82,12 +82,18 @@ def _page(max_id: int | None, limit: int, since_id: int | None = None) -> Page:
 
 
 async def home_feed(
-    ctx: NodeContext, viewer: Viewer, max_id: int | None, *, limit: int = PAGE_SIZE
+    ctx: NodeContext,
+    cache: QueryCache,
+    viewer: Viewer,
+    max_id: int | None,
+    *,
+    limit: int = PAGE_SIZE,
 ) -> Feed:
     """The viewer's home timeline, as ``/api/v1/timelines/home`` serves it (``home.core_page``:
     the capped fan-out feed, then older posts of the people followed; mutes, exclusive lists
-    and filters applied)."""
-    entities, ids = await core_page(ctx, viewer, _page(max_id, limit))
+    and filters applied), with the viewer's built ``feed_query`` kept in *cache*."""
+    feed = cache.get(("home", viewer), lambda: feed_query(viewer))
+    entities, ids = await core_page(ctx, viewer, _page(max_id, limit), feed=feed)
     older = min(ids) if len(ids) >= limit else None
     return Feed(entities, older, max(ids) if ids else None)
 

@@ -11,6 +11,7 @@ from web.current import require_user
 from web.feeds import home_feed
 from web.forms import cursor
 from web.render import render
+from web.runtime import WEB
 
 __all__ = ["routes"]
 
@@ -22,7 +23,9 @@ async def start(request: web.Request) -> web.StreamResponse:
     """Links, composer, home timeline (``?max_id=`` pages back: the plain "older" link)."""
     user = require_user(request)
     ctx = request.app[CONTEXT]
-    feed = await home_feed(ctx, Viewer(user.account_id, True), cursor(request, "max_id"))
+    feed = await home_feed(
+        ctx, request.app[WEB].queries, Viewer(user.account_id, True), cursor(request, "max_id")
+    )
     async with ctx.sessions() as session:
         links = await get_links(session)
     return render(
