@@ -22,6 +22,7 @@ __all__ = [
     "DirectorySettings",
     "FederationSettings",
     "LoggingSettings",
+    "MediaSettings",
     "NodeSettings",
     "ServerSettings",
     "Settings",
@@ -54,6 +55,9 @@ class NodeSettings:
     description: str = ""
     #: Directory where keys, media and the SQLite database live (relative to the config file).
     data_dir: str = "var"
+    #: Entries kept in each person's home feed (fan-out on write); older pages of the home
+    #: timeline are read from the followed people's posts. 0 keeps every entry.
+    home_feed_size: int = 800
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,21 @@ class FederationSettings:
 
 
 @dataclass(frozen=True)
+class MediaSettings:
+    """``[media]``: uploaded pictures (posts, avatars, headers)."""
+
+    #: Where uploaded files are kept; empty means ``<node.data_dir>/media``.
+    directory: str = ""
+    #: Larger uploads are refused with 413 (Mastodon's ``image_size_limit``: 16 MiB).
+    max_bytes: int = 16 * 1024 * 1024
+    #: Images with more pixels are refused with 422 before they are decoded (decompression
+    #: bombs); Mastodon's ``image_matrix_limit`` is 7680 × 4320.
+    max_pixels: int = 33_177_600
+    #: Longest alt text, in characters.
+    description_limit: int = 1500
+
+
+@dataclass(frozen=True)
 class DirectorySettings:
     """``[directory]``: the who-is-who graph of a node with ``node.role = "directory"``."""
 
@@ -141,6 +160,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     federation: FederationSettings = field(default_factory=FederationSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
     directory: DirectorySettings = field(default_factory=DirectorySettings)
     #: Folder of the config file; relative paths are resolved against it.
     root: str = "."
@@ -156,6 +176,13 @@ class Settings:
     def data_path(self) -> Path:
         """Absolute path of the data directory."""
         return (Path(self.root) / self.node.data_dir).resolve()
+
+    @property
+    def media_path(self) -> Path:
+        """Absolute path of the media directory (``media.directory`` or ``<data_dir>/media``)."""
+        if self.media.directory:
+            return (Path(self.root) / self.media.directory).resolve()
+        return self.data_path / "media"
 
     @property
     def directory_store_path(self) -> Path:
@@ -180,6 +207,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "database": DatabaseSettings,
     "federation": FederationSettings,
     "logging": LoggingSettings,
+    "media": MediaSettings,
     "directory": DirectorySettings,
 }
 
@@ -287,6 +315,8 @@ def _validate(settings: Settings) -> None:
         )
     if not 0 < settings.server.port < 65536:
         raise SettingsError("server.port", f"expected 1–65535, got {settings.server.port}")
+    if not 0 <= node.home_feed_size <= 100_000:
+        raise SettingsError("node.home_feed_size", "expected 0 (no cap) to 100000 entries")
     if settings.server.workers < 1:
         raise SettingsError("server.workers", "expected at least 1")
     if settings.server.max_body_bytes < 1024:
@@ -297,6 +327,10 @@ def _validate(settings: Settings) -> None:
             "database.url",
             f"expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://…, got {url!r}",
         )
+    if settings.media.max_bytes < 1024:
+        raise SettingsError("media.max_bytes", "expected at least 1024")
+    if settings.media.max_pixels < 1:
+        raise SettingsError("media.max_pixels", "expected at least 1")
     _validate_directory(settings.directory)
     if settings.node.role == "directory" and settings.server.workers != 1:
         # One process owns the on-disk graph store (RocksDB allows a single writer).

@@ -38,6 +38,7 @@ def test_environment_overrides_the_file() -> None:
         ({"nodes": {}}, "nodes"),
         ({"database": {"url": "mysql://x"}}, "database.url"),
         ({"node": {"base_url": "http://finance.example.org"}}, "node.base_url"),
+        ({"node": {"home_feed_size": -1}}, "node.home_feed_size"),
         # plain http is for loopback demos and tests only
         (
             {

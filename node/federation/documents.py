@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mimetypes
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -100,10 +101,19 @@ def actor_document(
         doc |= profile_terms(profile)
         doc["attachment"] = profile_attachments(profile)
     if account.avatar_url:
-        doc["icon"] = {"type": "Image", "url": account.avatar_url}
+        doc["icon"] = _image(account.avatar_url)
     if account.header_url:
-        doc["image"] = {"type": "Image", "url": account.header_url}
+        doc["image"] = _image(account.header_url)
     return doc
+
+
+def _image(url: str) -> dict[str, Any]:
+    """An ``Image`` with its ``mediaType`` when the URL tells it (D15)."""
+    image: dict[str, Any] = {"type": "Image", "url": url}
+    media_type, _ = mimetypes.guess_type(url)
+    if media_type and media_type.startswith("image/"):
+        image["mediaType"] = media_type
+    return image
 
 
 def note_document(
@@ -141,7 +151,11 @@ def note_document(
             ),
             *({"type": "Hashtag", "href": urls.tag(h), "name": f"#{h}"} for h in hashtags),
         ],
-        "attachment": json.loads(status.attachments_json),
+        # Keys starting with "_" are ours (a local upload's id and preview), not the Note's.
+        "attachment": [
+            {k: v for k, v in a.items() if not k.startswith("_")}
+            for a in json.loads(status.attachments_json)
+        ],
         "replies": {
             "id": f"{status.uri}/replies",
             "type": "Collection",

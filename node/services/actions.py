@@ -258,7 +258,7 @@ async def reblog(
     )
     if row is None:
         return None
-    await fan_out(session, row, [])
+    await fan_out(session, row, [], keep=ctx.home_feed_size)
     if visibility != "local":
         await ctx.publisher.publish(
             session,

@@ -28,6 +28,8 @@ class NodeContext:
     policy: FederationPolicy
     allow_http: bool
     thread_fetch_depth: int = 8
+    #: Entries kept per home feed (``node.home_feed_size``; 0 keeps all; node.services.feeds).
+    home_feed_size: int = 800
     #: ``node.name``: a person's department when their profile names none (issue 5).
     node_name: str = "Kantine"
     #: ``federation.directory``: the directory node's base URL, or "" when there is none.

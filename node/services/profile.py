@@ -98,6 +98,9 @@ class ProfileChange:
     manager: str | None = None
     #: (name, value) pairs, plain text; fields named like a structured one set that instead.
     fields: Sequence[tuple[str, str]] | None = None
+    #: URLs of a new photo and header, already processed and stored (node.services.media).
+    avatar_url: str | None = None
+    header_url: str | None = None
 
 
 def _json_list(raw: str) -> tuple[str, ...]:
@@ -175,6 +178,8 @@ def _snapshot(account: Account, profile: PersonProfile) -> tuple[Any, ...]:
         account.manually_approves_followers,
         account.actor_type,
         account.discoverable,
+        account.avatar_url,
+        account.header_url,
         profile,
     )
 
@@ -274,6 +279,10 @@ async def change_profile(
         account.actor_type = "Service" if change.bot else "Person"
     if change.discoverable is not None:
         account.discoverable = change.discoverable
+    if change.avatar_url is not None:
+        account.avatar_url = change.avatar_url
+    if change.header_url is not None:
+        account.header_url = change.header_url
     if _snapshot(account, new) == old:
         return False
     now = datetime.now(UTC)

@@ -3,14 +3,16 @@
 Text fields (display name, note, locked, bot, discoverable, profile fields) and the
 who-is-who profile (issue 5): ``job_title``, ``department``, ``location``, ``phone``,
 ``email``, ``expertise[]``, ``languages[]``, ``manager``, or, as any Mastodon app sends them,
-profile fields named "Department", "Afdeling", "Location", … Pictures come with the media
-API. The handler parses; :func:`node.services.profile.change_profile` validates, stores and
-sends ``Update(Person)`` to the followers' nodes and the directory.
+profile fields named "Department", "Afdeling", "Location", …, and the ``avatar`` and
+``header`` pictures (multipart; processed as media uploads are). The handler parses;
+:func:`node.services.profile.change_profile` validates, stores and sends ``Update(Person)``
+to the followers' nodes and the directory.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -18,9 +20,12 @@ from multidict import MultiDictProxy
 from sqlalchemy import func, select
 
 from node.api.mastodon.access import account_row, context_of, flag, signed_in
-from node.api.mastodon.common import ApiError, ApiRoutes, json_response, params
+from node.api.mastodon.common import ApiError, ApiRoutes, json_response
 from node.api.mastodon.entities import credential_account
-from node.db.models import Account, Follow
+from node.api.mastodon.media import read_upload
+from node.appkeys import MEDIA
+from node.db.models import Account, Follow, MediaAttachment
+from node.services.media import MediaError
 from node.services.profile import MAX_FREE_FIELDS, ProfileChange, ProfileError, change_profile
 
 __all__ = ["MAX_FIELDS", "routes"]
@@ -92,7 +97,9 @@ def _flag(values: MultiDictProxy[Any], name: str) -> bool | None:
 async def update_credentials(request: web.Request) -> web.StreamResponse:
     """Change the caller's profile → CredentialAccount; followers' nodes get ``Update(Person)``."""
     viewer = await signed_in(request, "write:accounts")
-    values = await params(request)
+    store = request.app[MEDIA]
+    upload = await read_upload(request, {"avatar", "header"}, store.max_bytes)
+    values = upload.values
     expertise = _list(values, "expertise")
     languages = _list(values, "languages")
     change = ProfileChange(
@@ -112,14 +119,32 @@ async def update_credentials(request: web.Request) -> web.StreamResponse:
         fields=_fields(values),
     )
     ctx = context_of(request)
-    async with ctx.sessions() as session, session.begin():
-        me = await session.get(Account, viewer.id)
-        assert me is not None  # the token's account
-        try:
-            await change_profile(ctx, session, me, change)
-        except ProfileError as exc:
-            # Raised before anything was written; the transaction is rolled back anyway.
-            raise ApiError(422, str(exc)) from None
+    pictures: dict[str, MediaAttachment] = {}
+    try:
+        for purpose in ("avatar", "header"):
+            if (data := upload.files.get(purpose)) is not None:
+                pictures[purpose] = await store.store_upload(
+                    ctx.sessions, viewer.id, data, purpose=purpose
+                )
+    except MediaError as exc:
+        await store.discard(ctx.sessions, pictures.values())
+        raise ApiError(exc.status, f"{purpose}: {exc.message}") from None
+    if "avatar" in pictures:
+        change = replace(change, avatar_url=store.url_of(pictures["avatar"]))
+    if "header" in pictures:
+        change = replace(change, header_url=store.url_of(pictures["header"]))
+    try:
+        async with ctx.sessions() as session, session.begin():
+            me = await session.get(Account, viewer.id)
+            assert me is not None  # the token's account
+            try:
+                await change_profile(ctx, session, me, change)
+            except ProfileError as exc:
+                # Raised before anything was written; the transaction is rolled back anyway.
+                raise ApiError(422, str(exc)) from None
+    except BaseException:
+        await store.discard(ctx.sessions, pictures.values())
+        raise
     async with ctx.sessions() as session:
         row = await account_row(session, viewer.id)
         requests = await session.scalar(

@@ -1,0 +1,85 @@
+"""Home feeds are capped: each local account keeps its newest ``keep`` entries (PERFORMANCE.md).
+
+Fan-out on write puts every post into the ``home_feed`` rows of its author's local
+followers. Uncapped, 1,000,000 posts to 200 followers each would be 200,000,000 rows; like
+Mastodon (about 800 entries per home feed in Redis), Kantine keeps the newest
+``node.home_feed_size`` entries per account and reads older pages of the home timeline
+from the statuses of the people one follows (``node.api.mastodon.timelines``).
+
+Trimming a feed costs one walk down its index to the ``keep``-th entry, so a post trims
+the feeds it reached only now and then (every ``trim_every(keep)``-th post, by its id):
+feeds hold ``keep`` entries plus a few that arrived since their last trim.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from sqlalchemy import Table, bindparam, delete, func, literal, select, union
+from sqlalchemy.orm import aliased
+
+from node.db.engine import AsyncSession
+from node.db.models import Follow, HomeFeedEntry
+
+__all__ = ["DEFAULT_HOME_FEED_SIZE", "due_for_trim", "feed_floor", "trim_every", "trim_feeds"]
+
+#: Entries kept per home feed (Mastodon keeps about 800).
+DEFAULT_HOME_FEED_SIZE = 800
+
+
+def trim_every(keep: int) -> int:
+    """How many posts apart the feeds a post reached are trimmed: 1 for tiny feeds, at most 16."""
+    return max(1, min(16, keep // 50))
+
+
+def due_for_trim(status_id: int, keep: int) -> bool:
+    """Whether the post *status_id* trims the feeds it reached (never when *keep* is 0: no cap)."""
+    return keep > 0 and status_id % trim_every(keep) == 0
+
+
+async def trim_feeds(session: AsyncSession, author_id: int, keep: int) -> int:
+    """Cut the feeds of *author_id* and its accepted followers to their newest *keep* entries.
+
+    Two statements: one finds each feed's ``keep``-th newest entry (one index walk per
+    feed), one deletes what is older. Returns how many feeds were cut.
+    """
+    readers = union(
+        select(Follow.account_id.label("account_id")).where(
+            Follow.target_account_id == author_id, Follow.state == "accepted"
+        ),
+        select(literal(author_id).label("account_id")),
+    ).subquery()
+    inner = aliased(HomeFeedEntry)
+    cut = (
+        select(inner.status_id)
+        .where(inner.account_id == readers.c.account_id)
+        .order_by(inner.status_id.desc())
+        .offset(keep - 1)
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = (await session.execute(select(readers.c.account_id, cut.label("cut")))).all()
+    cuts = [{"a": account_id, "c": value} for account_id, value in rows if value is not None]
+    if not cuts:
+        return 0
+    table = cast(Table, HomeFeedEntry.__table__)
+    await session.execute(
+        delete(table).where(
+            table.c.account_id == bindparam("a"), table.c.status_id < bindparam("c")
+        ),
+        cuts,
+    )
+    return len(cuts)
+
+
+async def feed_floor(session: AsyncSession, account_id: int, keep: int) -> int | None:
+    """The oldest entry of *account_id*'s feed if it holds *keep* entries (so older posts
+    may have been cut); None if it holds fewer or nothing is cut (*keep* 0)."""
+    if keep <= 0:
+        return None
+    mine = HomeFeedEntry.account_id == account_id
+    head = select(HomeFeedEntry.status_id).where(mine).limit(keep).subquery()
+    count = select(func.count()).select_from(head).scalar_subquery()
+    oldest = select(func.min(HomeFeedEntry.status_id)).where(mine).scalar_subquery()
+    found, floor = (await session.execute(select(count, oldest))).one()
+    return int(floor) if found >= keep and floor is not None else None
