@@ -292,7 +292,10 @@ class SearchIndex:
             if len(tokens) == 1 and within is None:
                 return self._top([(g[0], g[3]) for g in groups], limit)
             groups.sort(key=lambda group: -group[0])
-            found.append([(v, self._members(w, n, p)) for v, w, n, p in groups[:_MAX_GROUPS]])
+            if groups:  # a word that matches nothing (a typo too far) narrows nothing
+                found.append([(v, self._members(w, n, p)) for v, w, n, p in groups[:_MAX_GROUPS]])
+        if not found:
+            return []
         # Everyone who matches every word: start from the rarest word and keep those who
         # match each further one (membership tests, never a union of a common word's sets);
         # failing that, those who match the rarest word.
@@ -320,7 +323,7 @@ class SearchIndex:
                         break
             scores[slot] = total
         ranked = heapq.nlargest(limit, scores, key=lambda slot: (scores[slot], -slot))
-        share = matched / len(tokens)
+        share = min(matched, len(found)) / len(tokens)
         return [
             Hit(person, round(scores[slot] * share, 3))
             for slot in ranked
