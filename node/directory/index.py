@@ -16,12 +16,10 @@ import bisect
 import contextlib
 import functools
 import heapq
-import itertools
 import re
 import unicodedata
 from array import array
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field
 
 __all__ = ["FIELDS", "Hit", "SearchIndex", "fold", "words"]
@@ -36,10 +34,15 @@ FIELDS: dict[str, float] = {
     "location": 1.5,
 }
 _FIELD_NO = {name: i for i, name in enumerate(FIELDS)}
+_HANDLE = _FIELD_NO["handle"]
 _WEIGHTS = tuple(FIELDS.values())
 _WORD = re.compile(r"[a-z0-9]+")
 _MAX_PREFIX_WORDS = 200
 _MAX_FUZZY_WORDS = 50
+#: Postings this long are kept as sets too (between changes), for fast intersections.
+_CACHED_SET = 512
+#: At most this many (word, field) matches count per query word.
+_MAX_GROUPS = 40
 #: Words up to this long get the one-deletion index; longer ones the trigram route.
 _SHORT = 8
 
@@ -102,6 +105,8 @@ class Hit:
 class _Word:
     #: Per field, the slots of the people that have this word (array of ints).
     postings: list[array[int] | None] = field(default_factory=lambda: [None] * len(FIELDS))
+    #: Whether the word is in the typo indexes (trigrams, deletions).
+    fuzzy: bool = False
 
 
 class SearchIndex:
@@ -113,13 +118,15 @@ class SearchIndex:
         self._free: list[int] = []
         self._words: dict[str, _Word] = {}
         self._sorted: list[str] = []
-        self._sorted_dirty = False
+        #: The sorted vocabulary is built at the first search, then kept sorted per new word.
+        self._sorted_dirty = True
         self._grams: dict[str, set[str]] = {}
         #: Short words by their one-letter-shorter forms: a typo in a short word (a swap,
         #: a wrong, missing or extra letter) shares one of them, where trigrams share few.
         self._deleted: dict[str, set[str]] = {}
         self._person_words: dict[int, str] = {}
         self._facets: dict[tuple[str, str], set[int]] = {}
+        self._sets: dict[tuple[str, int], frozenset[int]] = {}
         self._person_facets: dict[int, str] = {}
 
     def __len__(self) -> int:
@@ -161,7 +168,14 @@ class SearchIndex:
         entry = self._words.get(word)
         if entry is None:
             entry = self._words[word] = _Word()
-            self._sorted_dirty = True
+            if self._sorted_dirty:
+                pass  # sorted in one go at the next search
+            else:
+                bisect.insort(self._sorted, word)
+        # Typo tolerance is for words people type: user names (one per person, so as
+        # many as there are people) and numbers are found exactly or by prefix only.
+        if not entry.fuzzy and number != _HANDLE and not any(c.isdigit() for c in word):
+            entry.fuzzy = True
             for gram in _trigrams(word):
                 self._grams.setdefault(gram, set()).add(word)
             if len(word) <= _SHORT:
@@ -171,6 +185,8 @@ class SearchIndex:
         if postings is None:
             postings = entry.postings[number] = array("i")
         postings.append(slot)
+        if self._sets:
+            self._sets.pop((word, number), None)
 
     def remove(self, person: str) -> None:
         """Take *person* out of the index (nothing happens if they are not in it)."""
@@ -178,6 +194,7 @@ class SearchIndex:
         if slot is None:
             return
         for item in filter(None, self._person_words.pop(slot, "").split("\x00")):
+            self._sets.pop((item[1:], int(item[0])), None)
             postings = self._words[item[1:]].postings[int(item[0])]
             if postings is not None:
                 with contextlib.suppress(ValueError):
@@ -244,50 +261,82 @@ class SearchIndex:
                     found[word] = 0.75 - 0.15 * distance
         return found
 
+    def _members(self, word: str, number: int, postings: array[int]) -> Set[int]:
+        """The postings as a set; big ones are kept (until they change) for fast intersections."""
+        if len(postings) < _CACHED_SET:
+            return set(postings)
+        key = (word, number)
+        members = self._sets.get(key)
+        if members is None:
+            members = self._sets[key] = frozenset(postings)
+        return members
+
     def search(
         self,
         text: str,
         *,
-        within: set[str] | None = None,
+        within: Set[int] | None = None,
         limit: int = 20,
     ) -> list[Hit]:
-        """The best *limit* people for *text*, optionally only among *within*."""
+        """The best *limit* people for *text*, optionally only among the slots *within*."""
         tokens = list(dict.fromkeys(words(text)))[:8]
         if not tokens:
             return []
-        allowed = None if within is None else {self._slots[p] for p in within if p in self._slots}
-        maps: list[dict[int, float]] = []
+        found: list[list[tuple[float, Set[int]]]] = []
         for token in tokens:
-            groups: list[tuple[float, array[int]]] = []
+            groups: list[tuple[float, str, int, array[int]]] = []
             for word, similarity in self._similar(token).items():
                 for number, postings in enumerate(self._words[word].postings):
                     if postings:
-                        groups.append((_WEIGHTS[number] * similarity, postings))
-            if len(tokens) == 1 and allowed is None:
-                return self._top(groups, limit)
-            # Lowest value first, so a person's best match for this word wins (C loops).
-            groups.sort(key=lambda group: group[0])
-            best: dict[int, float] = {}
-            for value, postings in groups:
-                best.update(dict.fromkeys(postings, value))
-            maps.append(best)
-        # Everyone who matches every word; failing that, those who match the most words.
-        candidates = set(maps[0]).intersection(*maps[1:])
-        matched = len(maps)
-        if not candidates:
-            counts = Counter(itertools.chain.from_iterable(maps))
-            matched = max(counts.values(), default=0)
-            candidates = {slot for slot, n in counts.items() if n == matched}
-        if allowed is not None:
-            candidates &= allowed
-        scores = {slot: sum(m.get(slot, 0.0) for m in maps) for slot in candidates}
+                        groups.append((_WEIGHTS[number] * similarity, word, number, postings))
+            if len(tokens) == 1 and within is None:
+                return self._top([(g[0], g[3]) for g in groups], limit)
+            groups.sort(key=lambda group: -group[0])
+            if groups:  # a word that matches nothing (a typo too far) narrows nothing
+                found.append([(v, self._members(w, n, p)) for v, w, n, p in groups[:_MAX_GROUPS]])
+        if not found:
+            return []
+        # Everyone who matches every word: start from the rarest word and keep those who
+        # match each further one (membership tests, never a union of a common word's sets);
+        # failing that, those who match the rarest word.
+        order = sorted(range(len(found)), key=lambda i: sum(len(m) for _, m in found[i]))
+        first = found[order[0]]
+        rarest: set[int] = set().union(*(m for _, m in first))
+        if within is not None:
+            rarest &= within
+        candidates = rarest
+        matched = len(found)
+        for i in order[1:]:
+            matches = found[i]
+            narrowed = {slot for slot in candidates if any(slot in m for _, m in matches)}
+            if not narrowed:
+                candidates, matched = rarest, 1
+                break
+            candidates = narrowed
+        scores: dict[int, float] = {}
+        for slot in candidates:
+            total = 0.0
+            for matches in found:
+                for value, members in matches:
+                    if slot in members:
+                        total += value
+                        break
+            scores[slot] = total
         ranked = heapq.nlargest(limit, scores, key=lambda slot: (scores[slot], -slot))
-        share = matched / len(tokens)
+        share = min(matched, len(found)) / len(tokens)
         return [
             Hit(person, round(scores[slot] * share, 3))
             for slot in ranked
             if (person := self._people[slot]) is not None
         ]
+
+    def facet_slots(self, kind: str, value: str) -> Set[int]:
+        """The slots of everyone whose *kind* is exactly *value* (for :meth:`search`)."""
+        return self._facets.get((kind, fold(value).strip()), set())
+
+    def person(self, slot: int) -> str | None:
+        """Who holds *slot*."""
+        return self._people[slot]
 
     def _top(self, groups: list[tuple[float, array[int]]], limit: int) -> list[Hit]:
         """One word, no filter: walk the postings from the best match down (no full sort)."""

@@ -7,8 +7,10 @@ to whom.  All of it is rebuilt from the graph at start-up.
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,22 +209,23 @@ class Directory:
         limit: int = 20,
     ) -> list[Result]:
         """Ranked people for *text*, narrowed by exact department, location and expertise."""
-        within: set[str] | None = None
+        within: AbstractSet[int] | None = None
         for kind, value in (
             ("department", department),
             ("location", location),
             ("expertise", expertise),
         ):
             if value.strip():
-                members = self.index.facet(kind, value)
+                members = self.index.facet_slots(kind, value)
                 within = members if within is None else within & members
         if text.strip():
             hits = self.index.search(text, within=within, limit=limit)
             return [Result(self._entries[h.person], h.score) for h in hits]
         if within is None:
             return []
-        chosen = sorted((self._entries[p] for p in within), key=lambda e: fold(e.profile.name))
-        return [Result(e, 1.0) for e in chosen[:limit]]
+        people = (self._entries[p] for slot in within if (p := self.index.person(slot)))
+        chosen = heapq.nsmallest(limit, people, key=lambda e: fold(e.profile.name))
+        return [Result(e, 1.0) for e in chosen]
 
     def groups(self, kind: str) -> list[Group]:
         """Every department (or location) with its size, by name."""

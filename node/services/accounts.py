@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from activitypub.keys import (
     generate_private_key,
-    load_private_key,
     private_key_to_pem,
     public_key_to_pem,
 )
@@ -46,9 +45,11 @@ def _new_account(
     *,
     actor_type: str,
     uri: str,
-    private_key_pem: str | None = None,
+    key_pems: tuple[str, str] | None = None,
 ) -> Account:
-    key = load_private_key(private_key_pem) if private_key_pem else generate_private_key()
+    if key_pems is None:
+        key = generate_private_key()
+        key_pems = (private_key_to_pem(key), public_key_to_pem(key))
     now = datetime.now(UTC)
     base = urls.actor(username)
     return Account(
@@ -68,8 +69,8 @@ def _new_account(
         following_url=f"{base}/following",
         featured_url=f"{base}/collections/featured",
         public_key_id=f"{uri}#main-key",
-        public_key_pem=public_key_to_pem(key),
-        private_key_pem=private_key_to_pem(key),
+        public_key_pem=key_pems[1],
+        private_key_pem=key_pems[0],
         created_at=now,
         updated_at=now,
     )
@@ -112,11 +113,12 @@ async def create_local_account(
     role: str = "member",
     bot: bool = False,
     display_name: str = "",
-    private_key_pem: str | None = None,
+    key_pems: tuple[str, str] | None = None,
 ) -> Account:
     """Create a person (or a bot, ``type: Service``) on this node.
 
-    *private_key_pem* is a key made beforehand (a bulk import makes them in parallel).
+    *key_pems* is a key pair made beforehand, as (private, public) PEM: a bulk import makes
+    them in parallel, and reading a PEM back costs as much CPU as a tenth of making one.
     """
     username = username.lower()
     if not _USERNAME.fullmatch(username):
@@ -131,7 +133,7 @@ async def create_local_account(
         urls,
         actor_type="Service" if bot else "Person",
         uri=urls.actor(username),
-        private_key_pem=private_key_pem,
+        key_pems=key_pems,
     )
     account.role = role
     account.display_name = display_name or username

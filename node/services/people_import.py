@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from activitypub.keys import generate_private_key, private_key_to_pem
+from activitypub.keys import generate_private_key, private_key_to_pem, public_key_to_pem
 from node.db.engine import AsyncSession
 from node.db.models import Account
 from node.services.accounts import INSTANCE_USERNAME, AccountError, create_local_account
@@ -33,7 +33,7 @@ from node.services.profile import (
 )
 from node.services.roster import PersonRecord, Roster, RowError
 
-__all__ = ["ImportReport", "import_people", "make_key_pem"]
+__all__ = ["ImportReport", "import_people", "make_key_pems"]
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,10 @@ class ImportReport:
     errors: list[RowError] = field(default_factory=list)
 
 
-def make_key_pem() -> str:
-    """A new RSA key as PEM (run in a worker process)."""
-    return private_key_to_pem(generate_private_key())
+def make_key_pems() -> tuple[str, str]:
+    """A new RSA key pair as (private, public) PEM (run in a worker process)."""
+    key = generate_private_key()
+    return private_key_to_pem(key), public_key_to_pem(key)
 
 
 class _Keys:
@@ -64,17 +65,17 @@ class _Keys:
     """
 
     def __init__(self, count: int, *, dry_run: bool, parallel_from: int) -> None:
-        self._shared = make_key_pem() if dry_run and count else None
+        self._shared = make_key_pems() if dry_run and count else None
         self._pool: ProcessPoolExecutor | None = None
-        self._futures: deque[Future[str]] = deque()
+        self._futures: deque[Future[tuple[str, str]]] = deque()
         if not dry_run and count >= parallel_from:
             # spawn, not fork: this process has an event loop and database threads.
             self._pool = ProcessPoolExecutor(
                 max_workers=os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn")
             )
-            self._futures.extend(self._pool.submit(make_key_pem) for _ in range(count))
+            self._futures.extend(self._pool.submit(make_key_pems) for _ in range(count))
 
-    async def next(self) -> str | None:
+    async def next(self) -> tuple[str, str] | None:
         """A key for the next new person (None: make it in place)."""
         if self._shared is not None:
             return self._shared
@@ -163,7 +164,7 @@ async def _apply(
     session: AsyncSession,
     record: PersonRecord,
     names: frozenset[str],
-    key: str | None,
+    key: tuple[str, str] | None,
 ) -> str:
     account = (
         await session.execute(
@@ -183,7 +184,7 @@ async def _apply(
             ctx.urls,
             record.username,
             display_name=record.display_name or "",
-            private_key_pem=key,
+            key_pems=key,
         )
         outcome = "created"
     elif account.suspended_at is not None:

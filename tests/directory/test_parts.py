@@ -105,6 +105,8 @@ def test_search_is_accent_blind_and_typo_tolerant() -> None:
     assert [h.person for h in index.search("celik")] == ["c"]
     assert [h.person for h in index.search("subsidie")] == ["a"]  # a prefix
     assert [h.person for h in index.search("joost vries")] == ["b"]
+    # A word that matches nothing does not hide what the others find.
+    assert [h.person for h in index.search("joost qqxqq")] == ["b"]
     assert index.facet("department", "sociaal domein") == {"c"}
     index.remove("a")
     assert index.search("jose") == [] or index.search("jose")[0].person != "a"
