@@ -36,7 +36,7 @@ from node.api.mastodon.common import api_error_middleware, cors_middleware
 from node.api.mastodon.home import FAST_READS, open_fast_reads
 from node.appkeys import AUTH, CONTEXT, DELIVERY, ENGINE, INBOX, PROCESSOR, SETTINGS, STREAMS
 from node.auth.runtime import AuthRuntime
-from node.db.engine import create_engine, migrate, sessionmaker_for
+from node.db.engine import checkpoint_forever, create_engine, migrate, sessionmaker_for
 from node.federation.actors import ActorResolver
 from node.federation.delivery import DeliveryWorker
 from node.federation.documents import Urls
@@ -195,6 +195,7 @@ def create_app(
         # The home timeline reads SQLite with plain sqlite3 (node.api.mastodon.home).
         if (reads := open_fast_reads(settings.database_url)) is not None:
             app[FAST_READS] = reads
+            tasks.append(asyncio.create_task(checkpoint_forever(engine), name="wal-checkpoint"))
         log.info(
             "node %s ready (%s, federation %s)",
             domain,

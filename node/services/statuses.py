@@ -29,7 +29,7 @@ from node.federation.documents import iso, note_document
 from node.ids import new_id
 from node.services.context import NodeContext
 from node.services.events import record
-from node.services.feeds import due_for_trim, trim_feeds
+from node.services.feeds import trim_feeds
 from node.services.graph import insert_ignore, notify
 from node.services.tags import link_tags
 from node.services.text import render_text
@@ -92,8 +92,8 @@ async def fan_out(
     """Put *status* into the home feeds of the local people who may see it (fan-out on write).
 
     Followers count only when their follow was accepted (SECURITY.md row 10); direct and
-    limited posts go to the mentioned local people only. With *keep*, the feeds reached are
-    trimmed to their newest *keep* entries now and then (``node.services.feeds``).
+    limited posts go to the mentioned local people only. With *keep*, a share of the feeds
+    reached is trimmed to their newest *keep* entries (``node.services.feeds``).
     """
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
@@ -120,8 +120,8 @@ async def fan_out(
             insert_ignore(session, HomeFeedEntry),
             [{"account_id": a, "status_id": status.id} for a in dict.fromkeys(owners)],
         )
-    if status.visibility not in {"direct", "limited"} and due_for_trim(status.id, keep):
-        await trim_feeds(session, status.account_id, keep)
+    if keep and status.visibility not in {"direct", "limited"}:
+        await trim_feeds(session, status.account_id, keep, turn=status.id)
 
 
 async def note_for(
