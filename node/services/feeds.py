@@ -17,6 +17,7 @@ in ``trim_every(keep)`` instead.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import cast
 
 from sqlalchemy import Table, bindparam, delete, func, select
@@ -42,26 +43,35 @@ def due_for_trim(status_id: int, keep: int) -> bool:
 
 
 async def trim_feeds(
-    session: AsyncSession, author_id: int, keep: int, *, turn: int | None = None
+    session: AsyncSession,
+    author_id: int,
+    keep: int,
+    *,
+    turn: int | None = None,
+    readers: Sequence[int] | None = None,
 ) -> int:
     """Cut feeds of *author_id* and its accepted followers to their newest *keep* entries.
 
     With *turn* (a post's id), only the share of the feeds whose turn it is; without, all.
-    Three statements: the readers, each chosen feed's ``keep``-th newest entry (one index
-    walk per feed), and one delete per cut feed. Returns how many feeds were cut.
+    *readers* are the feeds the post reached, if the caller knows them (fan-out returns
+    them); otherwise they are looked up. Then two statements: each chosen feed's
+    ``keep``-th newest entry (one index walk per feed), and one delete per cut feed.
+    Returns how many feeds were cut.
     """
     if keep <= 0:
         return 0
-    followers = await session.scalars(
-        select(Follow.account_id).where(
-            Follow.target_account_id == author_id, Follow.state == "accepted"
+    if readers is None:
+        followers = await session.scalars(
+            select(Follow.account_id).where(
+                Follow.target_account_id == author_id, Follow.state == "accepted"
+            )
         )
-    )
-    readers = sorted({*followers, author_id})
+        readers = [*followers, author_id]
+    chosen = sorted(set(readers))
     if turn is not None:
         every = trim_every(keep)
-        readers = readers[turn % every :: every]
-    if not readers:
+        chosen = chosen[turn % every :: every]
+    if not chosen:
         return 0
     inner = aliased(HomeFeedEntry)
     cut = (
@@ -72,7 +82,7 @@ async def trim_feeds(
         .limit(1)
         .scalar_subquery()
     )
-    rows = (await session.execute(select(Account.id, cut).where(Account.id.in_(readers)))).all()
+    rows = (await session.execute(select(Account.id, cut).where(Account.id.in_(chosen)))).all()
     cuts = [{"a": account_id, "c": value} for account_id, value in rows if value is not None]
     if not cuts:
         return 0

@@ -97,6 +97,7 @@ async def fan_out(
     """
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    reached: list[int] = []
     if status.visibility not in {"direct", "limited"}:
         followers = (
             select(Follow.account_id, literal(status.id))
@@ -107,11 +108,13 @@ async def fan_out(
                 Account.local.is_(True),
             )
         )
-        await session.execute(
+        result = await session.execute(
             insert(HomeFeedEntry)
             .from_select(["account_id", "status_id"], followers)
             .on_conflict_do_nothing()
+            .returning(HomeFeedEntry.account_id)
         )
+        reached = list(result.scalars())
     owners = [*mentioned_ids] if status.visibility in {"direct", "limited"} else []
     if status.local:
         owners.append(status.account_id)
@@ -121,7 +124,8 @@ async def fan_out(
             [{"account_id": a, "status_id": status.id} for a in dict.fromkeys(owners)],
         )
     if keep and status.visibility not in {"direct", "limited"}:
-        await trim_feeds(session, status.account_id, keep, turn=status.id)
+        readers = [*reached, status.account_id] if status.local else reached
+        await trim_feeds(session, status.account_id, keep, turn=status.id, readers=readers)
 
 
 async def note_for(
