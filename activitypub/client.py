@@ -159,6 +159,13 @@ class FederationClient:
             raise _logged(FetchError("document id is not on the origin it came from", url=url))
         return document
 
+    async def fetch_api_json(self, url: str, *, signer: Signer | None = None) -> dict[str, Any]:
+        """GET a peer's JSON API answer (a JSON object, no AS2 ``id``), signed when asked."""
+        _final, document = await self._fetch(
+            url, accept="application/json", signer=signer, content_type_ok=_is_jrd_content_type
+        )
+        return document
+
     async def fetch_jrd(self, url: str) -> dict[str, Any]:
         """GET a WebFinger JRD (RFC 7033 §4) or NodeInfo document; JSON types allowed, no id."""
         _final, document = await self._fetch(

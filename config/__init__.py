@@ -2,6 +2,7 @@
 
 from config.settings import (
     DatabaseSettings,
+    DirectorySettings,
     FederationSettings,
     LoggingSettings,
     NodeSettings,
@@ -14,6 +15,7 @@ from config.settings import (
 
 __all__ = [
     "DatabaseSettings",
+    "DirectorySettings",
     "FederationSettings",
     "LoggingSettings",
     "NodeSettings",

@@ -19,8 +19,10 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "DatabaseSettings",
+    "DirectorySettings",
     "FederationSettings",
     "LoggingSettings",
+    "MediaSettings",
     "NodeSettings",
     "ServerSettings",
     "Settings",
@@ -110,6 +112,39 @@ class FederationSettings:
 
 
 @dataclass(frozen=True)
+class MediaSettings:
+    """``[media]``: uploaded pictures (posts, avatars, headers)."""
+
+    #: Where uploaded files are kept; empty means ``<node.data_dir>/media``.
+    directory: str = ""
+    #: Larger uploads are refused with 413 (Mastodon's ``image_size_limit``: 16 MiB).
+    max_bytes: int = 16 * 1024 * 1024
+    #: Images with more pixels are refused with 422 before they are decoded (decompression
+    #: bombs); Mastodon's ``image_matrix_limit`` is 7680 × 4320.
+    max_pixels: int = 33_177_600
+    #: Longest alt text, in characters.
+    description_limit: int = 1500
+
+
+@dataclass(frozen=True)
+class DirectorySettings:
+    """``[directory]``: the who-is-who graph of a node with ``node.role = "directory"``."""
+
+    #: Folder of the on-disk Oxigraph store (relative paths resolve against ``node.data_dir``).
+    store_path: str = "directory-graph"
+    #: A SPARQL query that runs longer than this is stopped and answered 503.
+    sparql_timeout_seconds: float = 5.0
+    #: At most this many result rows (or triples) per SPARQL answer.
+    sparql_max_results: int = 10_000
+    #: Worker processes that answer SPARQL queries (each one can be stopped on its own).
+    sparql_workers: int = 1
+    #: Longest text kept for one profile field (name, job title, …); longer is cut.
+    max_field_chars: int = 300
+    #: How long a person page keeps the recent posts it fetched from their node.
+    posts_cache_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     """``[logging]``."""
 
@@ -125,6 +160,8 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     federation: FederationSettings = field(default_factory=FederationSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
+    directory: DirectorySettings = field(default_factory=DirectorySettings)
     #: Folder of the config file; relative paths are resolved against it.
     root: str = "."
 
@@ -139,6 +176,18 @@ class Settings:
     def data_path(self) -> Path:
         """Absolute path of the data directory."""
         return (Path(self.root) / self.node.data_dir).resolve()
+
+    @property
+    def media_path(self) -> Path:
+        """Absolute path of the media directory (``media.directory`` or ``<data_dir>/media``)."""
+        if self.media.directory:
+            return (Path(self.root) / self.media.directory).resolve()
+        return self.data_path / "media"
+
+    @property
+    def directory_store_path(self) -> Path:
+        """Absolute path of the directory's graph store."""
+        return (self.data_path / self.directory.store_path).resolve()
 
     @property
     def database_url(self) -> str:
@@ -158,6 +207,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "database": DatabaseSettings,
     "federation": FederationSettings,
     "logging": LoggingSettings,
+    "media": MediaSettings,
+    "directory": DirectorySettings,
 }
 
 
@@ -276,10 +327,31 @@ def _validate(settings: Settings) -> None:
             "database.url",
             f"expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://…, got {url!r}",
         )
+    if settings.media.max_bytes < 1024:
+        raise SettingsError("media.max_bytes", "expected at least 1024")
+    if settings.media.max_pixels < 1:
+        raise SettingsError("media.max_pixels", "expected at least 1")
+    _validate_directory(settings.directory)
+    if settings.node.role == "directory" and settings.server.workers != 1:
+        # One process owns the on-disk graph store (RocksDB allows a single writer).
+        raise SettingsError("server.workers", "a directory node runs with workers = 1")
     if settings.federation.directory:
         parts = urlsplit(settings.federation.directory)
         if parts.scheme not in {"http", "https"} or not parts.netloc:
             raise SettingsError("federation.directory", "expected the directory node's base URL")
+
+
+def _validate_directory(directory: DirectorySettings) -> None:
+    if not directory.store_path.strip():
+        raise SettingsError("directory.store_path", "expected a folder name or path")
+    if directory.sparql_timeout_seconds <= 0:
+        raise SettingsError("directory.sparql_timeout_seconds", "expected a number > 0")
+    if directory.sparql_max_results < 1:
+        raise SettingsError("directory.sparql_max_results", "expected at least 1")
+    if not 1 <= directory.sparql_workers <= 16:
+        raise SettingsError("directory.sparql_workers", "expected 1–16")
+    if directory.max_field_chars < 20:
+        raise SettingsError("directory.max_field_chars", "expected at least 20")
 
 
 def settings_from_mapping(

@@ -16,27 +16,46 @@ from activitypub.keys import load_private_key
 from activitypub.sanitize import HtmlSanitizer
 from config import Settings
 from node.api import c2s, discovery, federation
+from node.api import directory as directory_api
 from node.api.mastodon import accounts as mastodon_accounts
 from node.api.mastodon import apps as mastodon_apps
 from node.api.mastodon import authorize as mastodon_authorize
+from node.api.mastodon import conversations as mastodon_conversations
 from node.api.mastodon import curation as mastodon_curation
+from node.api.mastodon import filters as mastodon_filters
 from node.api.mastodon import follow_requests as mastodon_follow_requests
 from node.api.mastodon import instance as mastodon_instance
+from node.api.mastodon import lists as mastodon_lists
 from node.api.mastodon import markers as mastodon_markers
+from node.api.mastodon import media as mastodon_media
+from node.api.mastodon import muting as mastodon_muting
 from node.api.mastodon import notifications as mastodon_notifications
 from node.api.mastodon import oauth as mastodon_oauth
 from node.api.mastodon import placeholders as mastodon_placeholders
 from node.api.mastodon import profile as mastodon_profile
 from node.api.mastodon import reactions as mastodon_reactions
+from node.api.mastodon import scheduled as mastodon_scheduled
 from node.api.mastodon import search as mastodon_search
 from node.api.mastodon import statuses as mastodon_statuses
 from node.api.mastodon import streaming as mastodon_streaming
 from node.api.mastodon import timelines as mastodon_timelines
 from node.api.mastodon.common import api_error_middleware, cors_middleware
 from node.api.mastodon.home import FAST_READS, open_fast_reads
-from node.appkeys import AUTH, CONTEXT, DELIVERY, ENGINE, INBOX, PROCESSOR, SETTINGS, STREAMS
+from node.appkeys import (
+    AUTH,
+    CONTEXT,
+    DELIVERY,
+    ENGINE,
+    INBOX,
+    MEDIA,
+    PROCESSOR,
+    SETTINGS,
+    STREAMS,
+)
 from node.auth.runtime import AuthRuntime
 from node.db.engine import checkpoint_forever, create_engine, migrate, sessionmaker_for
+from node.directory.inbox import directory_handlers, profile_screen
+from node.directory.lifecycle import start_directory, stop_directory
 from node.federation.actors import ActorResolver
 from node.federation.delivery import DeliveryWorker
 from node.federation.documents import Urls
@@ -45,8 +64,11 @@ from node.federation.policy import FederationPolicy
 from node.federation.processing import InboxProcessor
 from node.services.accounts import ensure_instance_actor
 from node.services.context import NodeContext
+from node.services.directory_search import DirectorySearch
 from node.services.events import attach
+from node.services.media import MediaStore
 from node.services.publishing import Publisher
+from node.services.scheduling import Scheduler
 from node.services.streams import StreamBus
 
 __all__ = ["MASTODON_ROUTES", "create_app"]
@@ -63,8 +85,14 @@ MASTODON_ROUTES: tuple[web.RouteTableDef, ...] = (
     mastodon_curation.routes,
     mastodon_follow_requests.routes,
     mastodon_markers.routes,
+    mastodon_lists.routes,
+    mastodon_conversations.routes,
+    mastodon_filters.routes,
+    mastodon_scheduled.routes,
+    mastodon_muting.routes,
     mastodon_placeholders.routes,
     mastodon_streaming.routes,
+    mastodon_media.routes,
 )
 
 log = logging.getLogger(__name__)
@@ -114,6 +142,13 @@ def create_app(
         middlewares=[_security_headers, cors_middleware, api_error_middleware],
     )
     app[SETTINGS] = settings
+    app[MEDIA] = MediaStore(
+        settings.media_path,
+        settings.base_url,
+        max_bytes=settings.media.max_bytes,
+        max_pixels=settings.media.max_pixels,
+        description_limit=settings.media.description_limit,
+    )
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(
@@ -172,8 +207,23 @@ def create_app(
             allow_http=settings.federation.allow_http,
             thread_fetch_depth=settings.federation.thread_fetch_depth,
             home_feed_size=settings.node.home_feed_size,
+            node_name=settings.node.name,
+            directory_url=settings.federation.directory.rstrip("/"),
+            directory=DirectorySearch(
+                client, lambda: signer, settings.federation.directory, sanitizer=sanitizer
+            )
+            if settings.federation.directory
+            else None,
         )
-        processor = InboxProcessor(ctx, lease=lease)
+        directory = None
+        if settings.node.role == "directory":
+            # The who-is-who (issue 5): profiles pushed to the inbox land in the graph.
+            directory = await start_directory(
+                app, settings, client=client, signer=lambda: signer, sanitizer=sanitizer
+            )
+        processor = InboxProcessor(
+            ctx, lease=lease, handlers=None if directory is None else directory_handlers(directory)
+        )
         app[ENGINE] = engine
         app[CONTEXT] = ctx
         app[PROCESSOR] = processor
@@ -183,14 +233,18 @@ def create_app(
             policy,
             window=timedelta(seconds=settings.federation.signature_window_seconds),
             on_stored=processor.wake,
+            screen=None if directory is None else profile_screen(directory),
         )
         tasks = [
             asyncio.create_task(_refresh_policy(policy, ctx), name="policy-refresh"),
             asyncio.create_task(streams.run(), name="stream-bus"),
         ]
+        # Scheduled posts are rows; the worker publishes them when due (tests step it).
+        scheduler = app[mastodon_scheduled.SCHEDULER] = Scheduler(ctx)
         if run_workers:
             tasks.append(asyncio.create_task(processor.run(), name="inbox-worker"))
             tasks.append(asyncio.create_task(delivery.run(), name="delivery-worker"))
+            tasks.append(asyncio.create_task(scheduler.run(), name="scheduled-posts"))
         app[DELIVERY] = delivery
         # The home timeline reads SQLite with plain sqlite3 (node.api.mastodon.home).
         if (reads := open_fast_reads(settings.database_url)) is not None:
@@ -209,12 +263,22 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await app[INBOX].close()
+        if directory is not None:
+            await stop_directory(app)
         await http.close()
         if reads is not None:
             reads.close()
         await engine.dispose()
 
     app.cleanup_ctx.append(resources)
+    if settings.node.role == "directory":
+        # Org-wide handles first; the node's own WebFinger answers everything else.
+        app.add_routes(directory_api.webfinger_routes)
+        app.add_routes(directory_api.routes)
+        # The composition root is the one place node meets web (STYLE.md).
+        from web import directory as directory_pages
+
+        directory_pages.setup(app)
     app.add_routes(discovery.routes)
     app.add_routes(federation.routes)
     app.add_routes(c2s.routes)

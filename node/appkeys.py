@@ -11,9 +11,20 @@ from node.federation.delivery import DeliveryWorker
 from node.federation.inbox import Inbox
 from node.federation.processing import InboxProcessor
 from node.services.context import NodeContext
+from node.services.media import MediaStore
 from node.services.streams import StreamBus
 
-__all__ = ["AUTH", "CONTEXT", "DELIVERY", "ENGINE", "INBOX", "PROCESSOR", "SETTINGS", "STREAMS"]
+__all__ = [
+    "AUTH",
+    "CONTEXT",
+    "DELIVERY",
+    "ENGINE",
+    "INBOX",
+    "MEDIA",
+    "PROCESSOR",
+    "SETTINGS",
+    "STREAMS",
+]
 
 SETTINGS = web.AppKey("settings", Settings)
 AUTH = web.AppKey("auth", AuthRuntime)
@@ -23,3 +34,4 @@ INBOX = web.AppKey("inbox", Inbox)
 PROCESSOR = web.AppKey("processor", InboxProcessor)
 DELIVERY = web.AppKey("delivery", DeliveryWorker)
 STREAMS = web.AppKey("streams", StreamBus)
+MEDIA = web.AppKey("media", MediaStore)

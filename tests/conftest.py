@@ -144,7 +144,7 @@ NodeFactory = Callable[..., Awaitable[Node]]
 
 @pytest.fixture
 async def make_node(
-    database_url_factory: Callable[[str], Awaitable[str]],
+    database_url_factory: Callable[[str], Awaitable[str]], tmp_path: Path
 ) -> AsyncIterator[NodeFactory]:
     """Starts nodes on 127.0.0.x; each allows the hosts named in ``allow``."""
     nodes: list[Node] = []
@@ -165,6 +165,8 @@ async def make_node(
                     "domain": f"{host}:{port}",
                     "base_url": f"http://{host}:{port}",
                     "name": name,
+                    # Keys and uploaded media stay inside the test's folder.
+                    "data_dir": str(tmp_path / f"{name}-data"),
                     **(node_options or {}),
                 },
                 "server": {"host": host, "port": port},

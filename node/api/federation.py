@@ -24,6 +24,7 @@ from node.db.models import Account, Follow, OutboxActivity, Pin, Status, Tombsto
 from node.federation.actors import KnownKey
 from node.federation.documents import actor_document, ordered_collection
 from node.services.accounts import INSTANCE_USERNAME, local_account
+from node.services.profile import person_document
 from node.services.statuses import note_for
 from node.services.visibility import can_see
 
@@ -54,7 +55,8 @@ async def get_actor(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     async with ctx.sessions() as session:
         account = await _account_or_404(session, request)
-    return activity_json(actor_document(account, ctx.urls), cache="max-age=180")
+        document = await person_document(ctx, session, account)
+    return activity_json(document, cache="max-age=180")
 
 
 @routes.get("/actor")
@@ -277,7 +279,8 @@ async def get_outbox(request: web.Request) -> web.StreamResponse:
             owner.outbox_url,
             total=total,
             items=items,
-            page=str(request.url.relative()),
+            # An absolute id: peers check that a page's id is on the origin it came from.
+            page=f"{owner.outbox_url}?{request.query_string}",
             next_page=next_page,
         )
     )

@@ -137,6 +137,30 @@ def _parser() -> _Parser:
     create.add_argument("--bot", action="store_true", help="an automated account (type Service)")
     create.add_argument("--display-name", metavar="NAME", help="shown instead of the user name")
     _command(users, "list", "list this node's people and bots", "accounts", "run_users_list")
+    remove = _command(
+        users, "delete", "remove a person: posts tombstoned, Delete sent to peers and the directory",
+        "directory", "run_users_delete",
+    )  # fmt: skip
+    remove.add_argument("username", metavar="NAME")
+
+    directory = top.add_parser("directory", help="people's profiles and the directory node")
+    directory_sub = directory.add_subparsers(
+        title="commands", metavar="COMMAND", parser_class=_Parser, required=True
+    )
+    _command(
+        directory_sub, "sync", "push every local person's profile to the directory again",
+        "directory", "run_directory_sync",
+    )  # fmt: skip
+    imports = _command(
+        directory_sub, "import",
+        "create and update people from a CSV (header row) or LDIF (LDAP export) file",
+        "directory", "run_directory_import",
+    )  # fmt: skip
+    imports.add_argument("file", metavar="FILE", help="people.csv or people.ldif")
+    imports.add_argument(
+        "--prune", action="store_true", help="remove local people the file does not list"
+    )
+    imports.add_argument("--dry-run", action="store_true", help="check everything, change nothing")
 
     tokens = top.add_parser("tokens", help="bearer tokens for scripts, bots and apps")
     tokens_sub = tokens.add_subparsers(

@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -26,13 +28,19 @@ __all__ = [
     "Base",
     "Block",
     "Bookmark",
+    "Conversation",
     "Delivery",
     "Favourite",
+    "Filter",
+    "FilterKeyword",
+    "FilterStatus",
     "Follow",
     "HomeFeedEntry",
     "IdempotencyKey",
     "InboxItem",
+    "ListMember",
     "Marker",
+    "MediaAttachment",
     "Mention",
     "Mute",
     "Notification",
@@ -40,13 +48,17 @@ __all__ = [
     "OutboxActivity",
     "Peer",
     "Pin",
+    "Profile",
+    "ScheduledStatus",
     "Status",
     "StatusEdit",
     "StatusTag",
     "Tag",
+    "ThreadMute",
     "Token",
     "Tombstone",
     "UTCDateTime",
+    "UserList",
 ]
 
 
@@ -176,6 +188,8 @@ class StatusEdit(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=_now)
+    #: The version's attachments, as ``Status.attachments_json`` had them.
+    attachments_json: Mapped[str] = mapped_column(Text, default="[]")
 
 
 class Mention(Base):
@@ -495,6 +509,8 @@ class Mute(Base):
         ForeignKey("accounts.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(default=_now)
+    #: Their notifications are hidden too (Mastodon's ``notifications`` mute option).
+    hide_notifications: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Marker(Base):
@@ -515,3 +531,196 @@ class Marker(Base):
 # Home timeline speed (migration 0008_timeline_speed; docs/performance.md).
 Index("ix_follows_account_state", Follow.account_id, Follow.state)
 Index("ix_statuses_account_reblog", Status.account_id, Status.reblog_of_id)
+
+
+# -- lists, conversations, filters, scheduled posts, muted threads (revision 0007) ------------
+
+
+class UserList(Base):
+    """A person's list of accounts they follow, with its own timeline (PROTOCOL.md C21)."""
+
+    __tablename__ = "lists"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(255))
+    #: Which replies the list shows: ``followed``, ``list`` or ``none`` (as Mastodon).
+    replies_policy: Mapped[str] = mapped_column(String(16), default="list")
+    #: Members' posts leave the home timeline and show only here.
+    exclusive: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class ListMember(Base):
+    """An account on a list."""
+
+    __tablename__ = "list_accounts"
+
+    list_id: Mapped[int] = mapped_column(
+        ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Conversation(Base):
+    """One person's view of a direct-message thread with a set of participants."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        UniqueConstraint("account_id", "key", name="uq_conversations_account_key"),
+        Index("ix_conversations_account_last", "account_id", "last_status_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    #: SHA-256 of the thread and the other participants: what makes a conversation one.
+    key: Mapped[str] = mapped_column(String(64))
+    #: The other participants' account ids, comma-separated, ascending.
+    participants: Mapped[str] = mapped_column(Text, default="")
+    last_status_id: Mapped[int | None] = mapped_column(
+        ForeignKey("statuses.id", ondelete="SET NULL")
+    )
+    unread: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Filter(Base):
+    """A person's content filter (Mastodon filters v2): keywords and statuses, per context."""
+
+    __tablename__ = "filters"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(255))
+    #: Comma-separated: home, notifications, public, thread, account.
+    contexts: Mapped[str] = mapped_column(String(128))
+    #: ``warn`` or ``hide``.
+    action: Mapped[str] = mapped_column(String(8), default="warn")
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class FilterKeyword(Base):
+    """A word or phrase a filter matches."""
+
+    __tablename__ = "filter_keywords"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    filter_id: Mapped[int] = mapped_column(ForeignKey("filters.id", ondelete="CASCADE"), index=True)
+    keyword: Mapped[str] = mapped_column(String(255))
+    whole_word: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class FilterStatus(Base):
+    """A status a filter matches (and boosts of it)."""
+
+    __tablename__ = "filter_statuses"
+    __table_args__ = (UniqueConstraint("filter_id", "status_id", name="uq_filter_statuses_pair"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    filter_id: Mapped[int] = mapped_column(ForeignKey("filters.id", ondelete="CASCADE"))
+    status_id: Mapped[int] = mapped_column(
+        ForeignKey("statuses.id", ondelete="CASCADE"), index=True
+    )
+
+
+class ScheduledStatus(Base):
+    """A post to publish later; the node's worker publishes it when due (survives restarts)."""
+
+    __tablename__ = "scheduled_statuses"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    scheduled_at: Mapped[datetime] = mapped_column(index=True)
+    #: The post's parameters as JSON (text, visibility, spoiler_text, …).
+    params_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class ThreadMute(Base):
+    """A thread whose notifications a person no longer wants (``POST …/statuses/:id/mute``)."""
+
+    __tablename__ = "thread_mutes"
+    __table_args__ = (UniqueConstraint("account_id", "context", name="uq_thread_mutes_pair"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    #: The thread's ``statuses.context``.
+    context: Mapped[str] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class MediaAttachment(Base):
+    """A picture: uploaded here (a post's attachment, an avatar or a header; the files are
+    ``file_name``/``preview_name`` in the media folder) or attached to a remote post
+    (``remote_url``; no file here). C24, A23."""
+
+    __tablename__ = "media_attachments"
+    __table_args__ = (Index("ix_media_attachments_account_id_id", "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    #: The post it belongs to; None while it waits to be posted (or for an avatar/header).
+    status_id: Mapped[int | None] = mapped_column(
+        ForeignKey("statuses.id", ondelete="SET NULL"), index=True
+    )
+    #: ``attachment``, ``avatar`` or ``header``.
+    purpose: Mapped[str] = mapped_column(String(16), default="attachment")
+    content_type: Mapped[str] = mapped_column(String(64))
+    #: Random, unguessable names (never the uploader's file name, SECURITY.md row 16).
+    file_name: Mapped[str | None] = mapped_column(String(64), unique=True)
+    preview_name: Mapped[str | None] = mapped_column(String(64))
+    #: Where a remote post's attachment lives (None for our own uploads).
+    remote_url: Mapped[str | None] = mapped_column(String(2048))
+    file_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    preview_width: Mapped[int | None] = mapped_column(Integer)
+    preview_height: Mapped[int | None] = mapped_column(Integer)
+    blurhash: Mapped[str | None] = mapped_column(String(128))
+    #: Alt text.
+    description: Mapped[str | None] = mapped_column(Text)
+    focus_x: Mapped[float] = mapped_column(Float, default=0.0)
+    focus_y: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+# --- The structured profile of local people (issue 5, the directory) -------------------------
+
+
+class Profile(Base):
+    """A local person's who-is-who profile: what the directory and the actor document show.
+
+    Plain text throughout (escaped when rendered); lists are JSON arrays of strings.
+    ``department`` empty means the node's own name. ``free_fields_json`` holds the person's
+    own Mastodon profile fields ({"name", "value"}, value escaped HTML); ``accounts.fields_json``
+    is the combined list Mastodon apps see, rewritten with every change.
+    """
+
+    __tablename__ = "profiles"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    job_title: Mapped[str] = mapped_column(String(255), default="")
+    department: Mapped[str] = mapped_column(String(255), default="")
+    location: Mapped[str] = mapped_column(String(255), default="")
+    phone: Mapped[str] = mapped_column(String(64), default="")
+    email: Mapped[str] = mapped_column(String(255), default="")
+    expertise_json: Mapped[str] = mapped_column(Text, default="[]")
+    languages_json: Mapped[str] = mapped_column(Text, default="[]")
+    #: The manager's actor id, on this node or another.
+    manager_uri: Mapped[str | None] = mapped_column(String(2048))
+    free_fields_json: Mapped[str] = mapped_column(Text, default="[]")
+    #: The field names a person chose for structured fields ({"department": "Afdeling"}).
+    labels_json: Mapped[str] = mapped_column(Text, default="{}")
+    updated_at: Mapped[datetime] = mapped_column(default=_now)

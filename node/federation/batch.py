@@ -22,7 +22,16 @@ from sqlalchemy import Table, and_, insert, or_, select
 
 from activitypub.vocabulary import Activity, Object
 from node.db.engine import AsyncSession
-from node.db.models import Account, Block, Follow, HomeFeedEntry, Mention, Notification, Status
+from node.db.models import (
+    Account,
+    Block,
+    Follow,
+    HomeFeedEntry,
+    MediaAttachment,
+    Mention,
+    Notification,
+    Status,
+)
 from node.federation.notes import (
     CONTENT_TYPES,
     MAX_MENTIONS,
@@ -33,9 +42,11 @@ from node.federation.notes import (
 )
 from node.ids import new_id
 from node.services.context import NodeContext
+from node.services.conversations import track_direct
 from node.services.events import record
 from node.services.feeds import due_for_trim, trim_feeds
 from node.services.graph import insert_ignore
+from node.services.media import remote_media_rows
 from node.services.tags import TagIds, link_tags
 
 __all__ = ["apply_creates", "can_batch"]
@@ -236,6 +247,8 @@ async def apply_creates(
             if (m.id, post.author.id) in notices
         )
     await session.execute(insert(cast(Table, Status.__table__)), rows)
+    if media := remote_media_rows(rows):
+        await session.execute(insert(cast(Table, MediaAttachment.__table__)), media)
     if mentions:
         await session.execute(insert(cast(Table, Mention.__table__)), mentions)
     await link_tags(session, links, tags)
@@ -247,6 +260,7 @@ async def apply_creates(
                 await trim_feeds(session, row["account_id"], ctx.home_feed_size)
     if owners:
         await session.execute(insert_ignore(session, HomeFeedEntry), owners)
+        await track_direct(session, [row["id"] for row in rows if row["visibility"] == "direct"])
     if notifications:
         await session.execute(insert_ignore(session, Notification), notifications)
     for row in rows:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mimetypes
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import Any
 from activitypub.addressing import Visibility, address
 from activitypub.contexts import default_context
 from node.db.models import Account, Status
+from node.federation.person import PERSON_TERMS, PersonProfile, profile_attachments, profile_terms
 
 __all__ = ["Urls", "actor_document", "iso", "note_document", "ordered_collection"]
 
@@ -53,8 +55,13 @@ class Urls:
         return f"{self.base}/inbox"
 
 
-def actor_document(account: Account, urls: Urls) -> dict[str, Any]:
-    """The actor JSON (PROTOCOL.md D13–D17, D20 for the instance actor)."""
+def actor_document(
+    account: Account, urls: Urls, profile: PersonProfile | None = None
+) -> dict[str, Any]:
+    """The actor JSON (PROTOCOL.md D13–D17, D20 for the instance actor).
+
+    With *profile*, a person's who-is-who terms and attachments (``node.federation.person``).
+    """
     uri = account.uri
     doc: dict[str, Any] = {
         "@context": default_context(),
@@ -89,11 +96,24 @@ def actor_document(account: Account, urls: Urls) -> dict[str, Any]:
             ],
             "tag": [],
         }
+    if profile is not None and account.actor_type != "Application":
+        doc["@context"].append(dict(PERSON_TERMS))
+        doc |= profile_terms(profile)
+        doc["attachment"] = profile_attachments(profile)
     if account.avatar_url:
-        doc["icon"] = {"type": "Image", "url": account.avatar_url}
+        doc["icon"] = _image(account.avatar_url)
     if account.header_url:
-        doc["image"] = {"type": "Image", "url": account.header_url}
+        doc["image"] = _image(account.header_url)
     return doc
+
+
+def _image(url: str) -> dict[str, Any]:
+    """An ``Image`` with its ``mediaType`` when the URL tells it (D15)."""
+    image: dict[str, Any] = {"type": "Image", "url": url}
+    media_type, _ = mimetypes.guess_type(url)
+    if media_type and media_type.startswith("image/"):
+        image["mediaType"] = media_type
+    return image
 
 
 def note_document(
@@ -131,7 +151,11 @@ def note_document(
             ),
             *({"type": "Hashtag", "href": urls.tag(h), "name": f"#{h}"} for h in hashtags),
         ],
-        "attachment": json.loads(status.attachments_json),
+        # Keys starting with "_" are ours (a local upload's id and preview), not the Note's.
+        "attachment": [
+            {k: v for k, v in a.items() if not k.startswith("_")}
+            for a in json.loads(status.attachments_json)
+        ],
         "replies": {
             "id": f"{status.uri}/replies",
             "type": "Collection",

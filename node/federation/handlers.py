@@ -11,16 +11,16 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 
 from activitypub.addressing import classify
 from activitypub.errors import ActivityPubError, HostNotAllowedError
 from activitypub.hosts import host_of
 from activitypub.vocabulary import Activity, Actor, Object, parse_object
 from node.db.engine import AsyncSession
-from node.db.models import Account, Block, Favourite, Follow, Status, Tombstone
+from node.db.models import Account, Block, Favourite, Follow, MediaAttachment, Status, Tombstone
 from node.federation.actors import actor_origin_problem
-from node.federation.notes import fetch_thread, is_relevant, store_note
+from node.federation.notes import attachments_json, fetch_thread, is_relevant, store_note
 from node.services.actions import send_accept
 from node.services.context import NodeContext
 from node.services.events import record
@@ -35,6 +35,7 @@ from node.services.graph import (
     remove_follow,
     remove_reblog,
 )
+from node.services.media import remote_media_rows
 from node.services.statuses import fan_out, remember_version, remove_status
 from node.services.visibility import can_see
 
@@ -139,7 +140,19 @@ async def on_update(
     status.content = ctx.sanitizer.clean(obj.content or "")
     status.summary = ctx.sanitizer.clean_text(obj.summary or "")[:1000]
     status.sensitive = obj.sensitive or bool(obj.summary)
+    status.attachments_json = attachments_json(ctx, obj)
     status.edited_at = min(obj.updated, datetime.now(UTC))
+    # The new version's attachments get media rows; the old ones stay for the history.
+    if media := remote_media_rows(
+        [
+            {
+                "id": status.id,
+                "account_id": status.account_id,
+                "attachments_json": status.attachments_json,
+            }
+        ]
+    ):
+        await session.execute(insert(MediaAttachment), media)
     record(session, "status.update", status.id)
     return "edited"
 

@@ -82,6 +82,7 @@ class Inbox:
         window: timedelta,
         on_stored: Callable[[], None],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        screen: Callable[[Activity], InboxResult | None] | None = None,
     ) -> None:
         self._writer = InboxWriter(sessions)
         self._resolver = resolver
@@ -89,6 +90,8 @@ class Inbox:
         self._window = window
         self._on_stored = on_stored
         self._clock = clock
+        #: A role's own checks (the directory's profile rules), run after the origin checks.
+        self._screen = screen
 
     async def close(self) -> None:
         """Let activities being written finish (the app is stopping)."""
@@ -136,6 +139,12 @@ class Inbox:
         problem = _origin_problem(activity)
         if problem is not None:
             return _reject(403, problem, host=key_host, activity=activity.id or "-")
+        if self._screen is not None:
+            refused = self._screen(activity)
+            if refused is not None:
+                return _reject(
+                    refused.status, refused.reason, host=key_host, activity=activity.id or "-"
+                )
         try:
             known = await self._resolver.verified_key(signed)
         except SignatureError as exc:

@@ -17,11 +17,12 @@ from activitypub.errors import ActivityPubError, FetchError
 from activitypub.hosts import host_of
 from activitypub.vocabulary import Object, parse_object
 from node.db.engine import AsyncSession
-from node.db.models import Account, Follow, Mention, Status, Tombstone
+from node.db.models import Account, Follow, MediaAttachment, Mention, Status, Tombstone
 from node.ids import new_id
 from node.services.context import NodeContext
 from node.services.events import record
 from node.services.graph import notify
+from node.services.media import remote_media_rows
 from node.services.statuses import fan_out
 from node.services.tags import link_tags
 
@@ -29,6 +30,7 @@ __all__ = [
     "CONTENT_TYPES",
     "MAX_MENTIONS",
     "Parent",
+    "attachments_json",
     "fetch_thread",
     "is_relevant",
     "known_uris",
@@ -156,23 +158,32 @@ def status_row(
         or note.conversation
         or (parent.context if parent else None)
         or note.id,
-        "attachments_json": json.dumps(
-            [
-                {
-                    "type": a.type,
-                    "url": a.url,
-                    "mediaType": a.media_type,
-                    "name": ctx.sanitizer.clean_text(a.name or "") or None,
-                    "blurhash": a.blurhash,
-                    "width": a.width,
-                    "height": a.height,
-                }
-                for a in note.attachments[:_MAX_ATTACHMENTS]
-            ]
-        ),
+        "attachments_json": attachments_json(ctx, note),
         "published_at": published,
         "created_at": now,
     }
+
+
+def attachments_json(ctx: NodeContext, note: Object) -> str:
+    """A remote post's attachments as ``Status.attachments_json`` keeps them (A23): the
+    peer's URL, type, alt text (as plain text), blurhash, size and focal point."""
+    return json.dumps(
+        [
+            {
+                "type": a.type,
+                "url": a.url,
+                "mediaType": a.media_type,
+                "name": ctx.sanitizer.clean_text(a.name or "") or None,
+                "blurhash": a.blurhash,
+                "width": a.width,
+                "height": a.height,
+                **({"focalPoint": list(a.focal_point)} if a.focal_point else {}),
+                # The id of its media row (services.media.remote_media_rows); links are no media.
+                **({"_id": str(new_id())} if a.type != "Link" else {}),
+            }
+            for a in note.attachments[:_MAX_ATTACHMENTS]
+        ]
+    )
 
 
 def tag_names(note: Object) -> list[str]:
@@ -233,6 +244,8 @@ async def store_note(
         now=datetime.now(UTC),
     )
     await session.execute(insert(cast(Table, Status.__table__)), [row])
+    if media := remote_media_rows([row]):
+        await session.execute(insert(cast(Table, MediaAttachment.__table__)), media)
     if mentioned:
         await session.execute(
             insert(cast(Table, Mention.__table__)),

@@ -13,7 +13,7 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -24,7 +24,7 @@ from activitypub.vocabulary import Activity, parse_activity
 from node.db.engine import AsyncSession
 from node.db.models import InboxItem
 from node.federation.batch import apply_creates, can_batch
-from node.federation.handlers import HANDLERS, prefetch
+from node.federation.handlers import HANDLERS, Handler, prefetch
 from node.services.context import NodeContext
 from node.services.tags import TagIds
 
@@ -51,8 +51,11 @@ class InboxProcessor:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         poll_seconds: float = 1.0,
         budget_seconds: float = 0.05,
+        handlers: Mapping[str, Handler] | None = None,
     ) -> None:
         self._ctx = ctx
+        #: Side effects per activity type; a role may replace some (the directory's profiles).
+        self._handlers: Mapping[str, Handler] = HANDLERS if handlers is None else handlers
         self._batch = batch
         self._lease = lease
         self._clock = clock
@@ -165,7 +168,7 @@ class InboxProcessor:
                 taken += 1
                 if item.id not in ours:
                     continue
-                handler = HANDLERS.get(activity.type)
+                handler = self._handlers.get(activity.type)
                 outcome = "ignored: unsupported type"
                 if handler is not None:
                     outcome = await handler(self._ctx, session, activity, item.recipient_id)

@@ -7,7 +7,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from activitypub.keys import generate_private_key, private_key_to_pem, public_key_to_pem
+from activitypub.keys import (
+    generate_private_key,
+    load_private_key,
+    private_key_to_pem,
+    public_key_to_pem,
+)
 from node.auth.passwords import hash_password
 from node.db.engine import AsyncSession
 from node.db.models import Account
@@ -34,8 +39,16 @@ class AccountError(ValueError):
     """An account cannot be created as asked."""
 
 
-def _new_account(username: str, domain: str, urls: Urls, *, actor_type: str, uri: str) -> Account:
-    key = generate_private_key()
+def _new_account(
+    username: str,
+    domain: str,
+    urls: Urls,
+    *,
+    actor_type: str,
+    uri: str,
+    private_key_pem: str | None = None,
+) -> Account:
+    key = load_private_key(private_key_pem) if private_key_pem else generate_private_key()
     now = datetime.now(UTC)
     base = urls.actor(username)
     return Account(
@@ -99,8 +112,12 @@ async def create_local_account(
     role: str = "member",
     bot: bool = False,
     display_name: str = "",
+    private_key_pem: str | None = None,
 ) -> Account:
-    """Create a person (or a bot, ``type: Service``) on this node."""
+    """Create a person (or a bot, ``type: Service``) on this node.
+
+    *private_key_pem* is a key made beforehand (a bulk import makes them in parallel).
+    """
     username = username.lower()
     if not _USERNAME.fullmatch(username):
         raise AccountError("user names are 1–30 characters of a–z, 0–9 and _")
@@ -109,7 +126,12 @@ async def create_local_account(
     if await local_account(session, domain, username) is not None:
         raise AccountError(f"{username} already exists")
     account = _new_account(
-        username, domain, urls, actor_type="Service" if bot else "Person", uri=urls.actor(username)
+        username,
+        domain,
+        urls,
+        actor_type="Service" if bot else "Person",
+        uri=urls.actor(username),
+        private_key_pem=private_key_pem,
     )
     account.role = role
     account.display_name = display_name or username

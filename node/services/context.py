@@ -9,6 +9,7 @@ from node.db.engine import Sessions
 from node.federation.actors import ActorResolver
 from node.federation.documents import Urls
 from node.federation.policy import FederationPolicy
+from node.services.directory_search import DirectorySearch
 from node.services.publishing import Publisher
 
 __all__ = ["NodeContext"]
@@ -29,3 +30,9 @@ class NodeContext:
     thread_fetch_depth: int = 8
     #: Entries kept per home feed (``node.home_feed_size``; 0 keeps all; node.services.feeds).
     home_feed_size: int = 800
+    #: ``node.name``: a person's department when their profile names none (issue 5).
+    node_name: str = "Kantine"
+    #: ``federation.directory``: the directory node's base URL, or "" when there is none.
+    directory_url: str = ""
+    #: The directory's search API, when there is a directory.
+    directory: DirectorySearch | None = None

@@ -23,10 +23,11 @@ from node.db.engine import AsyncSession, Sessions
 
 __all__ = ["KINDS", "EventKind", "Sink", "StreamEvent", "attach", "record"]
 
-EventKind = Literal["update", "delete", "status.update", "notification"]
+EventKind = Literal["update", "delete", "status.update", "notification", "conversation"]
 
-#: What producers record: a new status, a deleted one, an edited one, a new notification.
-KINDS: tuple[EventKind, ...] = ("update", "delete", "status.update", "notification")
+#: What producers record: a new status, a deleted one, an edited one, a new notification,
+#: a direct-message conversation that changed.
+KINDS: tuple[EventKind, ...] = ("update", "delete", "status.update", "notification", "conversation")
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,10 @@ from node.db.models import (
     Favourite,
     Follow,
     HomeFeedEntry,
+    ListMember,
     Notification,
     Status,
+    UserList,
     UTCDateTime,
 )
 from node.ids import new_id
@@ -138,6 +140,13 @@ async def remove_follow(session: AsyncSession, follower_id: int, target_id: int)
         delete(HomeFeedEntry).where(
             HomeFeedEntry.account_id == follower_id,
             HomeFeedEntry.status_id.in_(select(Status.id).where(Status.account_id == target_id)),
+        )
+    )
+    # Lists hold only people one follows (as Mastodon, whose list entries hang off the follow).
+    await session.execute(
+        delete(ListMember).where(
+            ListMember.account_id == target_id,
+            ListMember.list_id.in_(select(UserList.id).where(UserList.account_id == follower_id)),
         )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]

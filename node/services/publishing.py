@@ -55,8 +55,12 @@ class Publisher:
         recipients: Iterable[Account] = (),
         public: bool = False,
         object_uri: str | None = None,
+        inboxes: Iterable[str] = (),
     ) -> OutboxActivity:
-        """Record *activity* (with ``id`` set) and queue it for its remote audience."""
+        """Record *activity* (with ``id`` set) and queue it for its remote audience.
+
+        *inboxes* are further inboxes by URL (the directory node's, issue 5).
+        """
         body = {"@context": default_context(), **activity}
         row = OutboxActivity(
             id=new_id(),
@@ -70,9 +74,10 @@ class Publisher:
         )
         session.add(row)
         await session.flush()
-        inboxes: list[str] = await follower_inboxes(session, actor.id) if followers else []
-        inboxes += [inbox_of(a) for a in recipients if not a.local]
-        if await enqueue(session, row, dict.fromkeys(inboxes)):
+        targets: list[str] = await follower_inboxes(session, actor.id) if followers else []
+        targets += [inbox_of(a) for a in recipients if not a.local]
+        targets += inboxes
+        if await enqueue(session, row, dict.fromkeys(targets)):
             event.listen(session.sync_session, "after_commit", self._after_commit, once=True)
         return row
 

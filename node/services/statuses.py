@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from node.db.models import (
     Account,
     Follow,
     HomeFeedEntry,
+    MediaAttachment,
     Mention,
     Status,
     StatusEdit,
@@ -28,6 +30,7 @@ from node.db.models import (
 from node.federation.documents import iso, note_document
 from node.ids import new_id
 from node.services.context import NodeContext
+from node.services.conversations import forget_direct, track_direct
 from node.services.events import record
 from node.services.feeds import trim_feeds
 from node.services.graph import insert_ignore, notify
@@ -126,6 +129,8 @@ async def fan_out(
     if keep and status.visibility not in {"direct", "limited"}:
         readers = [*reached, status.account_id] if status.local else reached
         await trim_feeds(session, status.account_id, keep, turn=status.id, readers=readers)
+    if status.visibility == "direct":
+        await track_direct(session, [status.id])
 
 
 async def note_for(
@@ -177,11 +182,15 @@ async def post_status(
     language: str | None = None,
     html_content: str | None = None,
     mentions: Sequence[Account] = (),
+    attachments: Sequence[Mapping[str, Any]] = (),
 ) -> Status:
-    """Post as a local *author*: store, fan out, notify, and queue the ``Create`` (A4, A17)."""
+    """Post as a local *author*: store, fan out, notify, and queue the ``Create`` (A4, A17).
+
+    *attachments* are the documents of the post's media (``services.media``, A23).
+    """
     if visibility not in VISIBILITIES:
         raise PostError(f"visibility must be one of {', '.join(VISIBILITIES)}")
-    if not text.strip() and not html_content:
+    if not text.strip() and not html_content and not attachments:
         raise PostError("a post needs some text")
     if len(text) > MAX_TEXT or len(summary) > 500:
         raise PostError(
@@ -224,6 +233,7 @@ async def post_status(
         in_reply_to_uri=in_reply_to.uri if in_reply_to else None,
         in_reply_to_account_id=in_reply_to.account_id if in_reply_to else None,
         context=(in_reply_to.context or in_reply_to.uri) if in_reply_to else uri,
+        attachments_json=json.dumps(list(attachments), ensure_ascii=False),
         published_at=now,
         created_at=now,
     )
@@ -279,6 +289,14 @@ async def remove_status(session: AsyncSession, status: Status) -> None:
             .where(Status.id == status.in_reply_to_id, Status.replies_count > 0)
             .values(replies_count=Status.replies_count - 1)
         )
+    if status.visibility == "direct":
+        await forget_direct(session, status)
+    # A remote post's media rows go with it; our own uploads are kept for a redraft.
+    await session.execute(
+        delete(MediaAttachment).where(
+            MediaAttachment.status_id == status.id, MediaAttachment.remote_url.is_not(None)
+        )
+    )
     record(
         session,
         "delete",
@@ -298,6 +316,7 @@ def remember_version(session: AsyncSession, status: Status) -> None:
             content=status.content,
             summary=status.summary,
             sensitive=status.sensitive,
+            attachments_json=status.attachments_json,
         )
     )
 
@@ -312,12 +331,15 @@ async def edit_local_status(
     summary: str | None = None,
     sensitive: bool | None = None,
     language: str | None = None,
+    attachments: Sequence[Mapping[str, Any]] | None = None,
 ) -> Status:
     """Edit a local post: keep the old version in the history and send ``Update`` (A5).
 
-    ``None`` leaves the content warning, the sensitive flag or the language as they were.
+    ``None`` leaves the content warning, the sensitive flag, the language or the
+    attachments as they were.
     """
-    if not text.strip() or len(text) > MAX_TEXT:
+    has_media = bool(attachments) if attachments is not None else status.attachments_json != "[]"
+    if (not text.strip() and not has_media) or len(text) > MAX_TEXT:
         raise PostError(f"a post needs between 1 and {MAX_TEXT} characters")
     remember_version(session, status)
 
@@ -336,6 +358,8 @@ async def edit_local_status(
         status.sensitive = True
     if language is not None:
         status.language = language
+    if attachments is not None:
+        status.attachments_json = json.dumps(list(attachments), ensure_ascii=False)
     status.edited_at = now
     await session.execute(delete(StatusTag).where(StatusTag.status_id == status.id))
     await save_tags(session, status.id, rendered.hashtags)

@@ -186,7 +186,8 @@ class StreamBus:
                 ).scalars()
             )
         for listener in list(self._listeners):
-            if listener.token_id not in valid:
+            # A stream opened while the query ran is checked next time, not taken for revoked.
+            if listener.token_id in wanted and listener.token_id not in valid:
                 listener.revoked.set()
 
     async def _poll(self) -> None:

@@ -81,6 +81,17 @@ def _check_value(entity: str, name: str, annotation: str, value: Any, path: str)
             _check_value(entity, name, inner, value, path)
         return
     assert value is not None, f"{path} is null but {annotation} is not nullable"
+    if (options := _inner(annotation, "Union")) is not None:
+        # FilterResult.filter is Union[Filter, FilterV2]: one of them must fit entirely.
+        failures = []
+        for option in (o.strip() for o in options.split(",")):
+            try:
+                _check_value(entity, name, option, value, path)
+            except AssertionError as exc:
+                failures.append(str(exc))
+            else:
+                return
+        raise AssertionError(f"{path} fits none of {annotation}: {failures}")
     if (entity, name) in _DATES:
         assert isinstance(value, str) and _DATE.fullmatch(value), f"{path}={value!r}: a date"
         return
@@ -92,6 +103,8 @@ def _check_value(entity: str, name: str, annotation: str, value: Any, path: str)
         assert isinstance(value, bool), f"{path}={value!r} should be a boolean"
     elif annotation == "int":
         assert isinstance(value, int) and not isinstance(value, bool), f"{path}={value!r}: int"
+    elif annotation == "float":
+        assert isinstance(value, int | float) and not isinstance(value, bool), f"{path}: number"
     elif annotation == "datetime":
         assert isinstance(value, str) and _ISO_MS.fullmatch(value), f"{path}={value!r}: C8 time"
     elif (items := _inner(annotation, "NonPaginatableList")) is not None or annotation in {
@@ -105,6 +118,25 @@ def _check_value(entity: str, name: str, annotation: str, value: Any, path: str)
     elif annotation in _classes():
         assert isinstance(value, dict), f"{path} should be an object ({annotation})"
         check(annotation, value, path)
+    elif (choices := _inner(annotation, "Union")) is not None:
+        _check_union(entity, name, [c.strip() for c in choices.split(",")], value, path)
+
+
+def _check_union(entity: str, name: str, choices: list[str], value: Any, path: str) -> None:
+    """One of several entities (MediaAttachment ``meta.original`` is image, video or audio
+    metadata): the value must pass the check of at least one of them."""
+    problems = []
+    for choice in choices:
+        if choice == "AttribAccessDict":
+            assert isinstance(value, dict), f"{path} should be an object"
+            return
+        try:
+            _check_value(entity, name, choice, value, path)
+        except AssertionError as exc:
+            problems.append(str(exc))
+        else:
+            return
+    raise AssertionError(f"{path} matches none of {', '.join(choices)}: {problems}")
 
 
 def check(entity: str, value: Any, path: str = "") -> None:

@@ -16,6 +16,7 @@ from node.app import MASTODON_ROUTES
 from node.db.models import Favourite, Notification, Status
 from tests.conftest import Node, NodeFactory
 from tests.mastodon.conftest import Pair, call, client, raw, settle
+from tests.mastodon.own_resources import own_resources, snapshot
 
 VIEWERS = ("anonymous", "stranger", "follower", "mentioned", "author")
 VISIBILITIES = ("public", "unlisted", "private", "direct")
@@ -157,6 +158,13 @@ async def test_idor_every_id_route(make_node: NodeFactory) -> None:
         "notifications": notification,
         "follow_requests": int(me["id"]),
     }
+    # Lists, conversations, filters and scheduled posts: one of each of alice's, per route.
+    author = world.tokens["author"]
+    assert author is not None
+    _, dave = await raw(node, "GET", "/api/v1/accounts/lookup?acct=dave", author)
+    await raw(node, "POST", f"/api/v1/accounts/{dave['id']}/follow", author)
+    own = await own_resources(node, author, world.posts["direct"], int(dave["id"]))
+    before = await snapshot(node, author)
     # Account routes are public by design (as on Mastodon); what they list is checked above.
     public_by_design = {"accounts"}
     probed = 0
@@ -168,15 +176,17 @@ async def test_idor_every_id_route(make_node: NodeFactory) -> None:
             resource = path.split("/")[3]
             if resource in public_by_design:
                 continue
-            assert resource in targets, f"classify {path} for the IDOR test"
-            url = path.replace("{id}", str(targets[resource]))
+            key = path if path in own else resource
+            assert key in targets or key in own, f"classify {path} for the IDOR test"
+            url = path.replace("{id}", str(own[key] if key in own else targets[key]))
             method = str(getattr(route, "method", ""))
             for token in (carol_token, None):
                 status, body = await raw(node, method, url, token)
                 allowed = {404} if token else {401, 404}
                 assert status in allowed, (method, path, status, body)
             probed += 1
-    assert probed >= 14
+    assert probed >= 14 + len(own)
+    assert await snapshot(node, author) == before
     async with node.ctx.sessions() as session:
         direct = await session.get(Status, world.posts["direct"])
         assert direct is not None and direct.reblogs_count == 0 and direct.favourites_count == 1

@@ -24,6 +24,7 @@ from node.api.mastodon.access import (
 )
 from node.api.mastodon.common import ApiError, ApiRoutes, json_response, link_header, page
 from node.api.mastodon.entities import account_entity, credential_account, relationship_entity
+from node.api.mastodon.filtering import apply_filters
 from node.api.mastodon.queries import Viewer, account_select, newest_first, paged, status_select
 from node.db.engine import AsyncSession
 from node.db.models import Account, Block, Follow, Mute, Pin, Status, StatusTag, Tag
@@ -59,6 +60,9 @@ async def relationships_for(
         ),
         select(Mute.target_account_id, literal("muting")).where(
             Mute.account_id == me, Mute.target_account_id.in_(ids)
+        ),
+        select(Mute.target_account_id, literal("muting_notifications")).where(
+            Mute.account_id == me, Mute.target_account_id.in_(ids), Mute.hide_notifications
         ),
     )
     names = {
@@ -171,6 +175,7 @@ async def account_statuses(request: web.Request) -> web.StreamResponse:
             "s_id",
         )
         entities = await render_statuses(session, ctx, viewer, rows)
+        entities = await apply_filters(session, viewer, "account", entities)
     return json_response(entities, headers=link_header(request, [row["s_id"] for row in rows]))
 
 

@@ -10,28 +10,33 @@ Whatever the viewer may not see renders to nothing.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists
+from sqlalchemy import exists, select
 
 from node.api.mastodon.common import ApiError
+from node.api.mastodon.conversations import conversation_entities
 from node.api.mastodon.entities import notification_entity, status_entity
+from node.api.mastodon.filtering import apply_filters, apply_to_notifications
+from node.api.mastodon.lists import exclusive_hidden, list_member_filter
 from node.api.mastodon.notifications import notification_select
-from node.api.mastodon.queries import RECORD, Viewer, status_select, viewer_flags
+from node.api.mastodon.queries import RECORD, Viewer, status_select, unmuted, viewer_flags
 from node.db.engine import AsyncSession
-from node.db.models import HomeFeedEntry, Notification, Status
+from node.db.models import Conversation, HomeFeedEntry, Notification, Status, UserList
 from node.services.context import NodeContext
 from node.services.events import StreamEvent
 from node.services.text import normalise_tag
 
 __all__ = ["STREAMS", "Channel", "Message", "channel", "render"]
 
-#: The streams Kantine serves (``list`` waits for lists).
+#: The streams Kantine serves.
 STREAMS = frozenset(
     {
+        "list",
         "user",
         "user:notification",
         "public",
@@ -47,6 +52,9 @@ STREAMS = frozenset(
 )
 
 _PUBLIC_DELETES = {"public", "unlisted", "local"}
+_PRIVATE_DELETES = {"user", "direct", "list"}
+#: The filter context of each stream (``direct`` has none, as in Mastodon).
+_FILTER_CONTEXTS = {"user": "home", "list": "home", "public": "public", "hashtag": "public"}
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,8 @@ class Channel:
     @property
     def scope(self) -> str:
         """The scope a token needs for this stream (Mastodon ≥ 4.2, CVE-2025-62176)."""
+        if self.name == "list":
+            return "read:lists"
         return "read:notifications" if self.name == "user:notification" else "read:statuses"
 
 
@@ -76,10 +86,18 @@ class Message:
     payload: str
 
 
-def channel(name: str, tag: str | None = None) -> Channel:
-    """The channel *name* (with *tag* for hashtag streams), or 400 for an unknown one."""
+def channel(name: str, tag: str | None = None, list_id: str | None = None) -> Channel:
+    """The channel *name* (with *tag* for hashtag streams, *list_id* for a list), or 400.
+
+    Whether the list is the viewer's is checked when subscribing (``streaming``) and again
+    for every event (:func:`_lists`): another person's list shows nothing.
+    """
     if name not in STREAMS:
         raise ApiError(400, "Unknown stream type")
+    if name == "list":
+        if not list_id or not list_id.isdigit() or len(list_id) > 19:
+            raise ApiError(400, "A list stream needs a list id")
+        return Channel(name, list_id)
     if name.startswith("hashtag"):
         folded = normalise_tag((tag or "").lstrip("#"))[:255]
         if not folded:
@@ -105,8 +123,8 @@ def _public(row: Mapping[str, Any], viewer: Viewer, name: str) -> bool:
 
 def _belongs(row: Mapping[str, Any], viewer: Viewer, chan: Channel) -> bool:
     name = chan.name
-    if name == "user":
-        return bool(row["in_home"])
+    if name == "user":  # an exclusive list's members show on that list only
+        return bool(row["in_home"]) and bool(row["not_exclusive"])
     if name == "direct":
         return bool(row["s_visibility"] == "direct")
     if name.startswith("public"):
@@ -128,16 +146,79 @@ async def _statuses(
     in_home = exists().where(
         HomeFeedEntry.account_id == viewer.id, HomeFeedEntry.status_id == Status.id
     )
-    query = status_select(viewer, in_home.label("in_home")).where(Status.id == item.id)
+    query = status_select(
+        viewer,
+        in_home.label("in_home"),
+        unmuted(viewer).label("unmuted"),
+        exclusive_hidden(viewer).label("not_exclusive"),
+    ).where(Status.id == item.id)
     row = (await session.execute(query)).mappings().first()
-    if row is None:
+    if row is None or not row["unmuted"]:  # muted people stay out of every stream (C19)
         return []
-    wanted = [chan for chan in channels if _belongs(row, viewer, chan)]
+    wanted = [chan for chan in channels if chan.name != "list" and _belongs(row, viewer, chan)]
+    wanted += await _lists(session, viewer, channels, row)
     if not wanted:
         return []
     flags = await viewer_flags(session, viewer, [row["s_id"], row["o_id"]])
-    payload = _encode(status_entity(row, ctx, flags, signed_in=True))
-    return [Message(chan, item.kind, payload) for chan in wanted]
+    entity = status_entity(row, ctx, flags, signed_in=True)
+    messages = []
+    for chan in wanted:
+        context = _FILTER_CONTEXTS.get(chan.name.split(":")[0])
+        shown = [copy.deepcopy(entity)]
+        if context is not None:
+            shown = await apply_filters(session, viewer, context, shown)
+        if shown:  # a ``hide`` filter keeps it off this stream
+            messages.append(Message(chan, item.kind, _encode(shown[0])))
+    return messages
+
+
+async def _lists(
+    session: AsyncSession, viewer: Viewer, channels: Collection[Channel], row: Mapping[str, Any]
+) -> list[Channel]:
+    """The viewer's own list channels *row* belongs on (it reached their home, and the
+    list's members and replies policy take it)."""
+    wanted = [chan for chan in channels if chan.name == "list"]
+    if not wanted or not row["in_home"]:
+        return []
+    owned = {
+        str(found.id): found
+        for found in await session.scalars(
+            select(UserList).where(
+                UserList.id.in_([int(chan.tag) for chan in wanted]),
+                UserList.account_id == viewer.id,
+            )
+        )
+    }
+    out = []
+    for chan in wanted:
+        chosen = owned.get(chan.tag)
+        if chosen is not None and await session.scalar(
+            select(Status.id).where(Status.id == row["s_id"], list_member_filter(chosen, viewer))
+        ):
+            out.append(chan)
+    return out
+
+
+async def _conversation(
+    session: AsyncSession,
+    ctx: NodeContext,
+    viewer: Viewer,
+    channels: Collection[Channel],
+    item: StreamEvent,
+) -> list[Message]:
+    """A changed conversation of the viewer's own, on their ``direct`` stream."""
+    wanted = [chan for chan in channels if chan.name == "direct"]
+    if not wanted:
+        return []
+    found = await session.scalar(
+        select(Conversation).where(
+            Conversation.account_id == viewer.id, Conversation.last_status_id == item.id
+        )
+    )
+    if found is None:  # not the viewer's, or a newer message came since
+        return []
+    payload = _encode((await conversation_entities(session, ctx, viewer, [found]))[0])
+    return [Message(chan, "conversation", payload) for chan in wanted]
 
 
 async def _notification(
@@ -152,10 +233,13 @@ async def _notification(
         return []
     query = notification_select(viewer).where(Notification.id == item.id)
     row = (await session.execute(query)).mappings().first()
-    if row is None:  # someone else's, or about a status the viewer may not see
+    if row is None:  # someone else's, about a status the viewer may not see, or muted
         return []
     flags = await viewer_flags(session, viewer, [row["s_id"], row["o_id"]])
-    payload = _encode(notification_entity(row, ctx, flags))
+    shown = await apply_to_notifications(session, viewer, [notification_entity(row, ctx, flags)])
+    if not shown:  # a ``hide`` filter in the notifications context
+        return []
+    payload = _encode(shown[0])
     return [Message(chan, "notification", payload) for chan in wanted]
 
 
@@ -166,8 +250,8 @@ def _deletes(viewer: Viewer, channels: Collection[Channel], item: StreamEvent) -
     return [
         Message(chan, "delete", str(item.id))
         for chan in channels
-        if (chan.name in {"user", "direct"} and viewer.id in item.audience)
-        or (chan.name not in {"user", "direct"} and item.visibility in _PUBLIC_DELETES)
+        if (chan.name in _PRIVATE_DELETES and viewer.id in item.audience)
+        or (chan.name not in _PRIVATE_DELETES and item.visibility in _PUBLIC_DELETES)
     ]
 
 
@@ -185,6 +269,8 @@ async def render(
         return _deletes(viewer, channels, item)
     if item.kind == "notification":
         return await _notification(session, ctx, viewer, channels, item)
+    if item.kind == "conversation":
+        return await _conversation(session, ctx, viewer, channels, item)
     statuses = [chan for chan in channels if chan.name != "user:notification"]
     if not statuses:
         return []

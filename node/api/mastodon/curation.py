@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, func, select, update
 
 from node.api.mastodon.access import (
     account_by_id,
     context_of,
+    flag,
     path_id,
     render_statuses,
     signed_in,
@@ -24,7 +25,14 @@ from node.api.mastodon.access import (
     visible_status,
 )
 from node.api.mastodon.accounts import relationships_for
-from node.api.mastodon.common import ApiError, ApiRoutes, json_response, link_header, page
+from node.api.mastodon.common import (
+    ApiError,
+    ApiRoutes,
+    json_response,
+    link_header,
+    page,
+    params,
+)
 from node.api.mastodon.entities import account_entity
 from node.api.mastodon.queries import account_select, newest_first, paged, status_select
 from node.db.models import Account, Block, Bookmark, Favourite, Mute, Pin, Status
@@ -165,6 +173,9 @@ async def _mute(request: web.Request, on: bool) -> web.StreamResponse:
     viewer = await signed_in(request, "write:mutes", "follow")
     ctx = context_of(request)
     target_id = path_id(request)
+    raw = (await params(request)).get("notifications") if on else None
+    # Mastodon's ``notifications`` option: hide their notifications too (the default).
+    hide_notifications = True if raw is None else flag(raw, "notifications")
     async with ctx.sessions() as session, session.begin():
         target = await account_by_id(session, target_id)
         if target.id == viewer.id:
@@ -177,7 +188,13 @@ async def _mute(request: web.Request, on: bool) -> web.StreamResponse:
                     account_id=viewer.id,
                     target_account_id=target.id,
                     created_at=now,
+                    hide_notifications=hide_notifications,
                 )
+            )
+            await session.execute(
+                update(Mute)
+                .where(Mute.account_id == viewer.id, Mute.target_account_id == target.id)
+                .values(hide_notifications=hide_notifications)
             )
         else:
             await session.execute(

@@ -24,6 +24,8 @@ __all__ = [
     "account_entity",
     "api_visibility",
     "credential_account",
+    "media_attachment_entity",
+    "media_attachments",
     "notification_entity",
     "plain_text",
     "relationship_entity",
@@ -165,44 +167,61 @@ def _tags(raw: str | None, ctx: NodeContext) -> list[dict[str, Any]]:
     return [{"name": name, "url": ctx.urls.tag(name)} for name in (raw or "").split(RECORD) if name]
 
 
-def _media_type(media_type: str) -> str:
-    if media_type == "image/gif":
+def _media_type(media_type: str, *, local: bool = False) -> str:
+    if media_type == "image/gif" and not local:  # our own GIFs stay GIFs, not videos
         return "gifv"
     kind = media_type.split("/", 1)[0]
     return kind if kind in {"image", "video", "audio"} else "unknown"
 
 
-def _attachments(raw: str, status_id: int) -> list[dict[str, Any]]:
-    """MediaAttachment (C37) for the attachments a remote post carried."""
+def _size(width: Any, height: Any) -> dict[str, Any] | None:
+    if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
+        return {
+            "width": width,
+            "height": height,
+            "size": f"{width}x{height}",
+            "aspect": width / height,
+        }
+    return None
+
+
+def media_attachment_entity(item: Mapping[str, Any], fallback_id: str) -> dict[str, Any]:
+    """A MediaAttachment (C37) from one ``attachments_json`` entry: a local upload (``_local``,
+    with its preview) or what a remote post carried (``remote_url`` is the peer's URL)."""
+    local = bool(item.get("_local"))
+    meta: dict[str, Any] = {}
+    original = _size(item.get("width"), item.get("height"))
+    if original:
+        small = _size(item.get("_preview_width"), item.get("_preview_height")) or dict(original)
+        meta = {"original": original, "small": small}
+    point = item.get("focalPoint")
+    if isinstance(point, list) and len(point) == 2:
+        meta["focus"] = {"x": float(point[0]), "y": float(point[1])}
+    return {
+        "id": str(item["_id"]) if "_id" in item else fallback_id,
+        "type": _media_type(str(item.get("mediaType") or ""), local=local),
+        "url": item["url"],
+        "preview_url": item.get("_preview_url") or item["url"],
+        "remote_url": None if local else item["url"],
+        "preview_remote_url": None,
+        "text_url": None,
+        "meta": meta,
+        "description": item.get("name"),
+        "blurhash": item.get("blurhash"),
+    }
+
+
+def media_attachments(raw: str, status_id: int) -> list[dict[str, Any]]:
+    """MediaAttachments (C37) of a status's ``attachments_json``."""
     try:
         items = json.loads(raw or "[]")
     except ValueError:
         return []
-    out = []
-    for index, item in enumerate(items if isinstance(items, list) else []):
-        if not isinstance(item, dict) or not isinstance(item.get("url"), str):
-            continue
-        meta: dict[str, Any] = {}
-        width, height = item.get("width"), item.get("height")
-        if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
-            size = {"width": width, "height": height, "size": f"{width}x{height}"}
-            size["aspect"] = width / height
-            meta = {"original": size, "small": dict(size)}
-        out.append(
-            {
-                "id": f"{status_id}{index:02d}",
-                "type": _media_type(str(item.get("mediaType") or "")),
-                "url": item["url"],
-                "preview_url": item["url"],
-                "remote_url": item["url"],
-                "preview_remote_url": None,
-                "text_url": None,
-                "meta": meta,
-                "description": item.get("name"),
-                "blurhash": item.get("blurhash"),
-            }
-        )
-    return out
+    return [
+        media_attachment_entity(item, f"{status_id}{index:02d}")
+        for index, item in enumerate(items if isinstance(items, list) else [])
+        if isinstance(item, dict) and isinstance(item.get("url"), str)
+    ]
 
 
 def _status_body(
@@ -226,7 +245,7 @@ def _status_body(
         "local_only": col("visibility") == "local",
         "sensitive": bool(col("sensitive")),
         "spoiler_text": col("summary") or "",
-        "media_attachments": _attachments(col("attachments_json"), status_id),
+        "media_attachments": media_attachments(col("attachments_json"), status_id),
         "mentions": _mentions(col("mentions"), ctx),
         "tags": _tags(col("tags"), ctx),
         "emojis": [],
@@ -247,7 +266,7 @@ def _status_body(
             favourited="f" in own,
             reblogged="r" in own,
             bookmarked="b" in own,
-            muted=False,
+            muted="m" in own,
             pinned="p" in own,
         )
         entity["filtered"] = []
@@ -289,7 +308,7 @@ def relationship_entity(account_id: int, states: set[str]) -> dict[str, Any]:
         "blocking": "blocking" in states,
         "blocked_by": "blocked_by" in states,
         "muting": "muting" in states,
-        "muting_notifications": False,
+        "muting_notifications": "muting_notifications" in states,
         "requested": "requested" in states,
         "requested_by": "requested_by" in states,
         "domain_blocking": False,
@@ -322,6 +341,7 @@ def status_edit_entity(
     spoiler_text: str,
     sensitive: bool,
     created_at: datetime,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """One version in a status's edit history (StatusEdit, C20 ``…/:id/history``)."""
     return {
@@ -331,6 +351,6 @@ def status_edit_entity(
         "created_at": datetime_json(created_at),
         "account": account,
         "poll": None,
-        "media_attachments": [],
+        "media_attachments": attachments or [],
         "emojis": [],
     }

@@ -32,6 +32,8 @@ from sqlalchemy.sql.elements import BindParameter
 from node.api.mastodon.access import context_of, render_statuses, signed_in
 from node.api.mastodon.common import ApiError, Page, json_response, link_header, page
 from node.api.mastodon.entities import status_entity
+from node.api.mastodon.filtering import apply_filters
+from node.api.mastodon.lists import exclusive_hidden
 from node.api.mastodon.queries import (
     Viewer,
     account_columns,
@@ -73,6 +75,9 @@ _FLAGS = (
     " AND status_id IN (SELECT value FROM json_each(?))"
     " UNION ALL SELECT status_id, 'p' FROM pins WHERE account_id = ?"
     " AND status_id IN (SELECT value FROM json_each(?))"
+    " UNION ALL SELECT s.id, 'm' FROM statuses AS s JOIN thread_mutes AS t"
+    " ON t.context = coalesce(s.context, s.uri) WHERE t.account_id = ?"
+    " AND s.id IN (SELECT value FROM json_each(?))"
 )
 
 
@@ -82,14 +87,15 @@ OLDER_SCAN = 100
 
 
 def feed_query(viewer: Viewer, _wanted: Page | None = None) -> Select[Any]:
-    """The viewer's feed entries with everything a Status needs, muted people left out."""
+    """The viewer's feed entries with everything a Status needs, muted people and members
+    of the viewer's exclusive lists left out."""
     return (
         status_select(viewer)
         .join(
             HomeFeedEntry,
             (HomeFeedEntry.status_id == Status.id) & (HomeFeedEntry.account_id == viewer.id),
         )
-        .where(unmuted(viewer))
+        .where(unmuted(viewer), exclusive_hidden(viewer))
     )
 
 
@@ -116,7 +122,9 @@ def older_query(viewer: Viewer, wanted: Page) -> Select[Any]:
         post.id,
         Page(max_id=wanted.max_id, since_id=wanted.since_id, min_id=None, limit=OLDER_SCAN),
     )
-    return status_select(viewer).where(unmuted(viewer), Status.id.in_(candidates))
+    return status_select(viewer).where(
+        unmuted(viewer), exclusive_hidden(viewer), Status.id.in_(candidates)
+    )
 
 
 def _secret(request: web.Request) -> str:
@@ -219,7 +227,7 @@ class FastReads:
 
     def _flags(self, viewer: Viewer, ids: Sequence[int]) -> dict[int, str]:
         """``queries.viewer_flags`` for one page, as the JSON each status ends with."""
-        params = [viewer.id, json.dumps(list(ids))] * 4
+        params = [viewer.id, json.dumps(list(ids))] * 5
         found: dict[int, str] = {}
         for status_id, mark in self.db.execute(_FLAGS, params):
             found[status_id] = found.get(status_id, "") + mark
@@ -288,12 +296,14 @@ class FastReads:
 
     def page(
         self, secret: str, wanted: Callable[[], Page], ctx: NodeContext
-    ) -> tuple[str, list[int]]:
+    ) -> tuple[str, list[int]] | None:
         """One page of the home timeline of the token *secret*: its JSON and its ids, read in
-        one transaction."""
+        one transaction; None for a viewer with filters (the session path applies them)."""
         self.db.execute("BEGIN")
         try:
             viewer = self._viewer(secret)
+            if self.db.execute(_HAS_FILTERS, (viewer.id,)).fetchone() is not None:
+                return None
             (version,) = self.db.execute("PRAGMA data_version").fetchone()
             if version != self._version:
                 self._json.clear()
@@ -348,12 +358,14 @@ def _flag_json(marks: str) -> str:
     """The end of a Status for a viewer: ``reblog`` (null) and the viewer's flags (C35)."""
     return (
         f'{_NULL_REBLOG},"favourited":{_dumps("f" in marks)},"reblogged":{_dumps("r" in marks)},'
-        f'"bookmarked":{_dumps("b" in marks)},"muted":false,"pinned":{_dumps("p" in marks)},'
+        f'"bookmarked":{_dumps("b" in marks)},"muted":{_dumps("m" in marks)},'
+        f'"pinned":{_dumps("p" in marks)},'
         '"filtered":[]}'
     )
 
 
 _NO_FLAGS = _flag_json("")
+_HAS_FILTERS = "SELECT 1 FROM filters WHERE account_id = ? LIMIT 1"
 _GRANT_SQL = (
     "SELECT accounts.id, accounts.local, tokens.scopes FROM tokens"
     " JOIN accounts ON accounts.id = tokens.account_id"
@@ -388,6 +400,7 @@ async def core_page(
                 older = paged(older_query(viewer, more), Status.id, more)
                 rows += (await session.execute(older)).mappings().all()
         entities = await render_statuses(session, ctx, viewer, list(rows))
+        entities = await apply_filters(session, viewer, "home", entities)
     return entities, [row["s_id"] for row in rows]
 
 
@@ -395,8 +408,9 @@ async def home_timeline(request: web.Request) -> web.StreamResponse:
     """``GET /api/v1/timelines/home``: what was fanned out to the caller, newest first."""
     ctx = context_of(request)
     reads = request.app.get(FAST_READS)
-    if reads is not None:
-        body, ids = reads.page(_secret(request), lambda: page(request), ctx)
+    fast = None if reads is None else reads.page(_secret(request), lambda: page(request), ctx)
+    if fast is not None:
+        body, ids = fast
         return web.Response(
             body=body.encode(),
             content_type="application/json",

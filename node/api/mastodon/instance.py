@@ -16,11 +16,14 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import distinct, func, select
 
+from config.settings import MediaSettings
 from node.api.mastodon.common import ApiRoutes, json_response, require
 from node.appkeys import CONTEXT, SETTINGS
 from node.db.models import Account, Status
 from node.ids import id_for_time
 from node.services.accounts import INSTANCE_USERNAME
+from node.services.media import MAX_ATTACHMENTS
+from node.services.profile_rules import MAX_PROFILE_FIELDS
 from node.services.statuses import MAX_TEXT
 
 __all__ = ["MASTODON_VERSION", "routes"]
@@ -72,18 +75,18 @@ def _streaming(request: web.Request) -> str:
     return ("wss://" + base[8:]) if base.startswith("https://") else ("ws://" + base[7:])
 
 
-def _limits() -> dict[str, Any]:
+def _limits(media: MediaSettings) -> dict[str, Any]:
     return {
         "statuses": {
             "max_characters": MAX_TEXT,
-            "max_media_attachments": 4,
+            "max_media_attachments": MAX_ATTACHMENTS,
             "characters_reserved_per_url": 23,
         },
         "media_attachments": {
             "supported_mime_types": _IMAGE_TYPES,
-            "description_limit": 1500,
-            "image_size_limit": 16 * 1024 * 1024,
-            "image_matrix_limit": 33_177_600,
+            "description_limit": media.description_limit,
+            "image_size_limit": media.max_bytes,
+            "image_matrix_limit": media.max_pixels,
             "video_size_limit": 0,
             "video_frame_rate_limit": 0,
             "video_matrix_limit": 0,
@@ -119,7 +122,7 @@ async def instance_v1(request: web.Request) -> web.StreamResponse:
             "registrations": False,
             "approval_required": False,
             "invites_enabled": False,
-            "configuration": {"accounts": {"max_featured_tags": 10}} | _limits(),
+            "configuration": {"accounts": {"max_featured_tags": 10}} | _limits(settings.media),
             "contact_account": None,
             "rules": [],
         }
@@ -137,9 +140,13 @@ async def instance_v2(request: web.Request) -> web.StreamResponse:
         "urls": {"streaming": _streaming(request), "status": None},
         # No Web Push yet: an empty key tells Phanpy and Elk not to offer it.
         "vapid": {"public_key": ""},
-        "accounts": {"max_featured_tags": 10, "max_pinned_statuses": 5, "max_profile_fields": 4},
+        "accounts": {
+            "max_featured_tags": 10,
+            "max_pinned_statuses": 5,
+            "max_profile_fields": MAX_PROFILE_FIELDS,
+        },
         "translation": {"enabled": False},
-    } | _limits()
+    } | _limits(settings.media)
     return json_response(
         {
             "domain": ctx.domain,

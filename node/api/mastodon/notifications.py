@@ -15,6 +15,8 @@ from sqlalchemy.orm import aliased
 from node.api.mastodon.access import context_of, path_id, signed_in
 from node.api.mastodon.common import ApiError, ApiRoutes, json_response, link_header, page
 from node.api.mastodon.entities import notification_entity
+from node.api.mastodon.filtering import apply_to_notifications
+from node.api.mastodon.muting import quiet
 from node.api.mastodon.queries import (
     ORIGINAL,
     ORIGINAL_AUTHOR,
@@ -62,6 +64,7 @@ def notification_select(viewer: Viewer) -> Select[Any]:
         .where(
             Notification.account_id == viewer.id,
             Notification.type.in_(TYPES),
+            quiet(viewer),
             (Notification.status_id.is_(None)) | visible_to(Status, viewer),
         )
     )
@@ -75,7 +78,8 @@ async def _render(
     ]
     flags = await viewer_flags(session, viewer, ids)
     ctx = context_of(request)
-    return [notification_entity(row, ctx, flags) for row in rows]
+    entities = [notification_entity(row, ctx, flags) for row in rows]
+    return await apply_to_notifications(session, viewer, entities)
 
 
 def _types(request: web.Request, name: str) -> list[str]:
@@ -117,9 +121,10 @@ async def show_notification(request: web.Request) -> web.StreamResponse:
     async with ctx.sessions() as session:
         query = notification_select(viewer).where(Notification.id == path_id(request))
         rows = list((await session.execute(query)).mappings().all())
-        if not rows:
+        shown = await _render(session, request, rows, viewer) if rows else []
+        if not shown:  # unknown, another's, or hidden by a filter
             raise ApiError(404, "Record not found")
-        return json_response((await _render(session, request, rows, viewer))[0])
+        return json_response(shown[0])
 
 
 @routes.post("/api/v1/notifications/clear")

@@ -1,17 +1,18 @@
 """Editing one's own profile: ``PATCH /api/v1/accounts/update_credentials`` (PROTOCOL.md C19, C34; A5).
 
-Text fields only (display name, note, locked, bot, discoverable, profile fields); pictures
-come with the media API. The note and field values are typed as plain text and stored as
-HTML. Every change is sent to the followers' nodes as ``Update(Person)``, so other
-departments see the new name once their inbox worker has applied it.
+Text fields (display name, note, locked, bot, discoverable, profile fields) and the
+who-is-who profile (issue 5): ``job_title``, ``department``, ``location``, ``phone``,
+``email``, ``expertise[]``, ``languages[]``, ``manager``, or, as any Mastodon app sends them,
+profile fields named "Department", "Afdeling", "Location", …, and the ``avatar`` and
+``header`` pictures (multipart; processed as media uploads are). The handler parses;
+:func:`node.services.profile.change_profile` validates, stores and sends ``Update(Person)``
+to the followers' nodes and the directory.
 """
 
 from __future__ import annotations
 
-import html
-import json
 import re
-from datetime import UTC, datetime
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -19,24 +20,25 @@ from multidict import MultiDictProxy
 from sqlalchemy import func, select
 
 from node.api.mastodon.access import account_row, context_of, flag, signed_in
-from node.api.mastodon.common import ApiError, ApiRoutes, json_response, params
+from node.api.mastodon.common import ApiError, ApiRoutes, json_response
 from node.api.mastodon.entities import credential_account
-from node.db.models import Account, Follow
-from node.federation.documents import actor_document
-from node.ids import new_id
-from node.services.text import render_text
+from node.api.mastodon.media import read_upload
+from node.appkeys import MEDIA
+from node.db.models import Account, Follow, MediaAttachment
+from node.services.media import MediaError
+from node.services.profile import MAX_FREE_FIELDS, ProfileChange, ProfileError, change_profile
 
 __all__ = ["MAX_FIELDS", "routes"]
 
 routes = ApiRoutes()
 
-PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
-#: As ``configuration.accounts.max_profile_fields`` tells clients (``instance``).
-MAX_FIELDS = 4
-_MAX_NAME = 100
-_MAX_NOTE = 2000
-_MAX_FIELD_NAME = 255
-_MAX_FIELD_VALUE = 2048
+#: The person's own fields; fields named like a structured one ("Department") come on top
+#: (``configuration.accounts.max_profile_fields`` counts both).
+MAX_FIELDS = MAX_FREE_FIELDS
+#: Raw parameters longer than this are refused outright; the service has the real limits.
+_MAX_INPUT = 10_000
+#: Own fields plus the structured ones an app may show and send back.
+_MAX_PAIRS = 16
 _FIELD_KEY = re.compile(r"fields_attributes\[(\d{1,2})?\]\[(name|value)\]")
 
 
@@ -51,7 +53,7 @@ def _text(values: MultiDictProxy[Any], name: str, limit: int) -> str | None:
     return value
 
 
-def _fields(values: MultiDictProxy[Any]) -> list[dict[str, str]] | None:
+def _fields(values: MultiDictProxy[Any]) -> list[tuple[str, str]] | None:
     """``fields_attributes[i][name|value]`` (forms) or ``fields_attributes[][…]`` (flattened JSON)."""
     indexed: dict[int, dict[str, str]] = {}
     unindexed: dict[str, list[str]] = {"name": [], "value": []}
@@ -71,59 +73,78 @@ def _fields(values: MultiDictProxy[Any]) -> list[dict[str, str]] | None:
         return None
     pairs = [(f.get("name", ""), f.get("value", "")) for _, f in sorted(indexed.items())]
     pairs += list(zip(unindexed["name"], unindexed["value"], strict=False))
-    pairs = [(n.strip(), v.strip()) for n, v in pairs if n.strip() or v.strip()]
-    if len(pairs) > MAX_FIELDS:
-        raise ApiError(422, f"at most {MAX_FIELDS} profile fields")
-    if any(len(n) > _MAX_FIELD_NAME or len(v) > _MAX_FIELD_VALUE for n, v in pairs):
-        raise ApiError(422, "a profile field is too long")
-    return [{"name": n, "value": html.escape(v)} for n, v in pairs]
+    if len(pairs) > _MAX_PAIRS:
+        raise ApiError(422, f"at most {_MAX_PAIRS} profile fields")
+    return pairs
+
+
+def _list(values: MultiDictProxy[Any], name: str) -> list[str] | None:
+    """A list parameter: ``name[]`` repeated (forms, flattened JSON) or one text with ``;``/``,``."""
+    items = values.getall(f"{name}[]", None)
+    if items is None:
+        single = values.get(name)
+        return None if single is None else [str(single)]
+    if not all(isinstance(i, str) for i in items):
+        raise ApiError(422, f"{name} must be text")
+    return [str(i) for i in items]
+
+
+def _flag(values: MultiDictProxy[Any], name: str) -> bool | None:
+    return flag(values.get(name), name) if name in values else None
 
 
 @routes.patch("/api/v1/accounts/update_credentials")
 async def update_credentials(request: web.Request) -> web.StreamResponse:
     """Change the caller's profile → CredentialAccount; followers' nodes get ``Update(Person)``."""
     viewer = await signed_in(request, "write:accounts")
-    values = await params(request)
-    display_name = _text(values, "display_name", _MAX_NAME)
-    note = _text(values, "note", _MAX_NOTE)
-    fields = _fields(values)
+    store = request.app[MEDIA]
+    upload = await read_upload(request, {"avatar", "header"}, store.max_bytes)
+    values = upload.values
+    expertise = _list(values, "expertise")
+    languages = _list(values, "languages")
+    change = ProfileChange(
+        display_name=_text(values, "display_name", _MAX_INPUT),
+        note=_text(values, "note", _MAX_INPUT),
+        locked=_flag(values, "locked"),
+        bot=_flag(values, "bot"),
+        discoverable=_flag(values, "discoverable"),
+        job_title=_text(values, "job_title", _MAX_INPUT),
+        department=_text(values, "department", _MAX_INPUT),
+        location=_text(values, "location", _MAX_INPUT),
+        phone=_text(values, "phone", _MAX_INPUT),
+        email=_text(values, "email", _MAX_INPUT),
+        expertise=expertise,
+        languages=languages,
+        manager=_text(values, "manager", _MAX_INPUT),
+        fields=_fields(values),
+    )
     ctx = context_of(request)
-    async with ctx.sessions() as session, session.begin():
-        me = await session.get(Account, viewer.id)
-        assert me is not None  # the token's account
-        if display_name is not None:
-            me.display_name = ctx.sanitizer.clean_text(display_name).strip()
-        if note is not None:
-
-            async def no_lookup(_user: str, _host: str | None) -> Account | None:
-                return None  # a profile note links no one: saving it must not WebFinger
-
-            rendered = await render_text(note, lookup=no_lookup, tag_url=ctx.urls.tag)
-            me.summary = ctx.sanitizer.clean(rendered.html) if note.strip() else ""
-        if "locked" in values:
-            me.manually_approves_followers = flag(values.get("locked"), "locked")
-        if "bot" in values:
-            me.actor_type = "Service" if flag(values.get("bot"), "bot") else "Person"
-        if "discoverable" in values:
-            me.discoverable = flag(values.get("discoverable"), "discoverable")
-        if fields is not None:
-            me.fields_json = json.dumps(fields, ensure_ascii=False)
-        me.updated_at = datetime.now(UTC)
-        person = actor_document(me, ctx.urls)
-        person.pop("@context", None)
-        await ctx.publisher.publish(
-            session,
-            me,
-            {
-                "id": ctx.urls.activity(me.username, new_id()),
-                "type": "Update",
-                "actor": me.uri,
-                "to": [PUBLIC],
-                "cc": [me.followers_url],
-                "object": person,
-            },
-            followers=True,
-        )
+    pictures: dict[str, MediaAttachment] = {}
+    try:
+        for purpose in ("avatar", "header"):
+            if (data := upload.files.get(purpose)) is not None:
+                pictures[purpose] = await store.store_upload(
+                    ctx.sessions, viewer.id, data, purpose=purpose
+                )
+    except MediaError as exc:
+        await store.discard(ctx.sessions, pictures.values())
+        raise ApiError(exc.status, f"{purpose}: {exc.message}") from None
+    if "avatar" in pictures:
+        change = replace(change, avatar_url=store.url_of(pictures["avatar"]))
+    if "header" in pictures:
+        change = replace(change, header_url=store.url_of(pictures["header"]))
+    try:
+        async with ctx.sessions() as session, session.begin():
+            me = await session.get(Account, viewer.id)
+            assert me is not None  # the token's account
+            try:
+                await change_profile(ctx, session, me, change)
+            except ProfileError as exc:
+                # Raised before anything was written; the transaction is rolled back anyway.
+                raise ApiError(422, str(exc)) from None
+    except BaseException:
+        await store.discard(ctx.sessions, pictures.values())
+        raise
     async with ctx.sessions() as session:
         row = await account_row(session, viewer.id)
         requests = await session.scalar(

@@ -48,6 +48,7 @@ from node.db.models import (
     Status,
     StatusTag,
     Tag,
+    ThreadMute,
 )
 
 __all__ = [
@@ -278,6 +279,7 @@ def _flags_query() -> CompoundSelect[Any]:
     viewer = bindparam("viewer_id", type_=BigInteger())
     ids = bindparam("ids", expanding=True, type_=BigInteger())
     boosts = aliased(Status)
+    muted = aliased(Status)
     return union_all(
         select(Favourite.status_id.label("status_id"), literal("f").label("flag")).where(
             Favourite.account_id == viewer, Favourite.status_id.in_(ids)
@@ -289,14 +291,22 @@ def _flags_query() -> CompoundSelect[Any]:
             Bookmark.account_id == viewer, Bookmark.status_id.in_(ids)
         ),
         select(Pin.status_id, literal("p")).where(Pin.account_id == viewer, Pin.status_id.in_(ids)),
+        # A muted thread (``muting``): the status's thread is one the viewer muted.
+        select(muted.id, literal("m"))
+        .join(
+            ThreadMute,
+            (ThreadMute.account_id == viewer)
+            & (ThreadMute.context == func.coalesce(muted.context, muted.uri)),
+        )
+        .where(muted.id.in_(ids)),
     )
 
 
 async def viewer_flags(
     session: AsyncSession, viewer: Viewer | None, status_ids: Iterable[int]
 ) -> dict[int, set[str]]:
-    """Which of *status_ids* the viewer favourited (``f``), boosted (``r``), bookmarked (``b``)
-    or pinned (``p``): one query."""
+    """Which of *status_ids* the viewer favourited (``f``), boosted (``r``), bookmarked (``b``),
+    pinned (``p``) or whose thread they muted (``m``): one query."""
     ids = list({i for i in status_ids if i is not None})
     if viewer is None or not ids:
         return {}

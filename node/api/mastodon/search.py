@@ -96,9 +96,11 @@ async def search_accounts(
                 account = await find_account(ctx, session, user, host)
             except ActivityPubError as exc:
                 log.info("search: %s@%s not resolved: %s", user, host, exc.reason)
-        query = query.where(Account.username == user.lower(), Account.domain == host)
         if account is not None:
+            # An organisation-wide handle (alice@org.example) names Alice on her own node.
             query = query.where(Account.id == account.id)
+        else:
+            query = query.where(Account.username == user.lower(), Account.domain == host)
     elif q.lstrip("@"):
         query = query.where(_account_match(q.lstrip("@")))
     else:
@@ -112,8 +114,29 @@ async def search_accounts(
             )
         )
     query = query.order_by(Account.local.desc(), Account.username).limit(limit).offset(offset)
-    rows = (await session.execute(query)).mappings().all()
-    return [account_entity(row, ctx) for row in rows]
+    rows = list((await session.execute(query)).mappings().all())
+    if ctx.directory is not None and viewer is not None and not handle and not following:
+        rows += await _directory_rows(ctx, session, q, {r["a_id"] for r in rows}, limit, offset)
+    return [account_entity(row, ctx) for row in rows[:limit]]
+
+
+async def _directory_rows(
+    ctx: NodeContext, session: AsyncSession, q: str, seen: set[int], limit: int, offset: int
+) -> list[Any]:
+    """The directory's people for *q* (issue 5), after the node's own matches.
+
+    Only for the first page: the directory ranks by its own score, which pages do not share.
+    """
+    if offset or ctx.directory is None:
+        return []
+    hits = await ctx.directory.hits(q.lstrip("@"), limit=limit)
+    ids = await ctx.directory.accounts(session, hits, allows=ctx.policy.allows)
+    ids = [i for i in dict.fromkeys(ids) if i not in seen]
+    if not ids:
+        return []
+    found = await session.execute(account_select().where(Account.id.in_(ids)))
+    by_id = {row["a_id"]: row for row in found.mappings().all()}
+    return [by_id[i] for i in ids if i in by_id]
 
 
 async def _fetch_url(ctx: NodeContext, session: AsyncSession, url: str) -> tuple[str, int] | None:

@@ -6,6 +6,7 @@ gets the post it made the first time.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,12 +26,17 @@ from node.api.mastodon.access import (
     visible_status,
 )
 from node.api.mastodon.common import ApiError, ApiRoutes, json_response, params
-from node.api.mastodon.entities import account_entity, status_edit_entity
+from node.api.mastodon.entities import account_entity, media_attachments, status_edit_entity
+from node.api.mastodon.filtering import apply_filters
 from node.api.mastodon.queries import Viewer, status_select, visible_to
+from node.api.mastodon.scheduled import schedule
+from node.appkeys import MEDIA
 from node.db.engine import AsyncSession
-from node.db.models import Account, IdempotencyKey, Status, StatusEdit
+from node.db.models import Account, IdempotencyKey, MediaAttachment, Status, StatusEdit
 from node.services import actions
 from node.services.graph import insert_ignore
+from node.services.media import MediaError, attach_media, attachment_document, link_media
+from node.services.scheduling import PostParams
 from node.services.statuses import (
     VISIBILITIES,
     PostError,
@@ -46,6 +52,32 @@ routes = ApiRoutes()
 _KEY_LIFETIME = timedelta(hours=1)
 _THREAD_DEPTH = 40
 _THREAD_SIZE = 400
+
+
+def _media_ids(values: Any) -> list[str] | None:
+    """``media_ids[]`` (forms, flattened JSON) or ``media_ids``; None when not sent at all."""
+    if "media_ids[]" not in values and "media_ids" not in values:
+        return None
+    ids = [*values.getall("media_ids[]", []), *values.getall("media_ids", [])]
+    if not all(isinstance(i, str) for i in ids):
+        raise ApiError(422, "media_ids must be ids")
+    return [i for i in ids if i]
+
+
+async def _attachments(
+    request: web.Request,
+    session: AsyncSession,
+    viewer: Viewer,
+    media_ids: list[str],
+    status_id: int | None = None,
+) -> tuple[list[dict[str, Any]], list[MediaAttachment]]:
+    """The documents of the caller's media *media_ids* and the rows to link (422 if not theirs)."""
+    store = request.app[MEDIA]
+    try:
+        rows = await attach_media(session, store, viewer.id, media_ids, status_id=status_id)
+    except MediaError as exc:
+        raise ApiError(exc.status, exc.message) from None
+    return [attachment_document(store, m) for m in rows], rows
 
 
 def _text_param(values: Any, name: str, limit: int) -> str:
@@ -98,14 +130,20 @@ async def create_status(request: web.Request) -> web.StreamResponse:
     sensitive = flag(values.get("sensitive"), "sensitive")
     if visibility not in VISIBILITIES:
         raise ApiError(422, f"visibility must be one of {', '.join(VISIBILITIES)}")
-    if values.getall("media_ids[]", []) or values.getall("media_ids", []):
-        raise ApiError(422, "media attachments are not supported yet")
-    if any(key.startswith("poll[") for key in values) or values.get("scheduled_at"):
-        raise ApiError(422, "polls and scheduled posts are not supported yet")
+    media_ids = _media_ids(values) or []
+    if any(key.startswith("poll[") for key in values):
+        raise ApiError(422, "polls are not supported yet")
     reply_raw = _text_param(values, "in_reply_to_id", 20)
     if reply_raw and not reply_raw.isdigit():
         raise ApiError(422, "in_reply_to_id must be an id")
     key = request.headers.get("Idempotency-Key", "").strip()[:255]
+    if values.get("scheduled_at"):
+        if media_ids:
+            raise ApiError(422, "scheduled posts cannot carry media yet")
+        later = PostParams(
+            text, visibility, spoiler, sensitive, language, int(reply_raw) if reply_raw else None
+        )
+        return await schedule(request, viewer, replace(later, idempotency=key or None))
     ctx = context_of(request)
     async with ctx.sessions() as session, session.begin():
         fresh, earlier = (True, None) if not key else await _claim_key(session, viewer.id, key)
@@ -113,6 +151,7 @@ async def create_status(request: web.Request) -> web.StreamResponse:
             me = await session.get(Account, viewer.id)
             assert me is not None  # the token's account
             parent = await visible_status(session, int(reply_raw), viewer) if reply_raw else None
+            documents, media = await _attachments(request, session, viewer, media_ids)
             try:
                 status = await post_status(
                     ctx,
@@ -124,11 +163,13 @@ async def create_status(request: web.Request) -> web.StreamResponse:
                     sensitive=sensitive,
                     in_reply_to=parent,
                     language=language,
+                    attachments=documents,
                 )
             except PostError as exc:
                 raise ApiError(422, str(exc)) from None
             except ActivityPubError as exc:
                 raise ApiError(422, f"a mention could not be resolved: {exc.reason}") from None
+            await link_media(session, status.id, media)
             earlier = status.id
             if key:
                 await session.execute(
@@ -167,6 +208,7 @@ async def edit_status(request: web.Request) -> web.StreamResponse:
     spoiler = values.get("spoiler_text")
     sensitive = values.get("sensitive")
     language = _text_param(values, "language", 16) or None
+    media_ids = _media_ids(values)
     ctx = context_of(request)
     status_id = path_id(request)
     async with ctx.sessions() as session, session.begin():
@@ -175,6 +217,11 @@ async def edit_status(request: web.Request) -> web.StreamResponse:
             raise ApiError(404, "Record not found")
         me = await session.get(Account, viewer.id)
         assert me is not None
+        documents, media = (
+            (None, [])
+            if media_ids is None
+            else await _attachments(request, session, viewer, media_ids, status.id)
+        )
         try:
             await edit_local_status(
                 ctx,
@@ -185,9 +232,11 @@ async def edit_status(request: web.Request) -> web.StreamResponse:
                 summary=spoiler if isinstance(spoiler, str) else None,
                 sensitive=None if sensitive is None else flag(sensitive, "sensitive"),
                 language=language,
+                attachments=documents,
             )
         except PostError as exc:
             raise ApiError(422, str(exc)) from None
+        await link_media(session, status.id, media)
     async with ctx.sessions() as session:
         return json_response(await status_json(session, ctx, viewer, status_id))
 
@@ -267,6 +316,7 @@ async def status_context(request: web.Request) -> web.StreamResponse:
             .all()
         )
         entities = await render_statuses(session, ctx, viewer, list(rows))
+        entities = await apply_filters(session, viewer, "thread", entities)
     above = set(ancestors)
     return json_response(
         {
@@ -311,6 +361,7 @@ async def status_history(request: web.Request) -> web.StreamResponse:
                     spoiler_text=edit.summary,
                     sensitive=edit.sensitive,
                     created_at=since,
+                    attachments=media_attachments(edit.attachments_json, status.id),
                 )
             )
             since = edit.created_at
@@ -321,6 +372,7 @@ async def status_history(request: web.Request) -> web.StreamResponse:
                 spoiler_text=status.summary,
                 sensitive=status.sensitive,
                 created_at=status.edited_at or since,
+                attachments=media_attachments(status.attachments_json, status.id),
             )
         )
     return json_response(versions)

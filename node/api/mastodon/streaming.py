@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from node.api.mastodon.access import context_of
 from node.api.mastodon.channels import Channel, Message, channel, render
 from node.api.mastodon.common import ApiError, ApiRoutes
+from node.api.mastodon.lists import owned_list
 from node.api.mastodon.queries import Viewer
 from node.appkeys import STREAMS
 from node.auth.tokens import Grant, authenticate
@@ -47,6 +48,7 @@ _SSE = {
     "hashtag": "hashtag",
     "hashtag/local": "hashtag:local",
     "direct": "direct",
+    "list": "list",
 }
 
 
@@ -114,7 +116,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     grant, viewer = await _grant(request, secret)
     channels: set[Channel] = set()
     if request.query.get("stream"):
-        channels.add(_allowed(grant, channel(request.query["stream"], request.query.get("tag"))))
+        chosen = channel(
+            request.query["stream"], request.query.get("tag"), request.query.get("list")
+        )
+        channels.add(await _owned(request, viewer, _allowed(grant, chosen)))
     ws = web.WebSocketResponse(
         protocols=(secret,) if as_protocol else (), heartbeat=HEARTBEAT_SECONDS
     )
@@ -141,7 +146,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 msg = reader.result()
                 if msg.type != WSMsgType.TEXT:
                     break
-                reply = _control(grant, channels, msg.data)
+                reply = await _control(request, grant, viewer, channels, msg.data)
                 if reply is not None:
                     await ws.send_str(json.dumps(reply))
                 reader = asyncio.ensure_future(ws.receive())
@@ -161,7 +166,8 @@ async def server_sent_events(request: web.Request) -> web.StreamResponse:
     if name is None:
         raise ApiError(400, "Unknown channel requested")
     grant, viewer = await _grant(request, _secret(request)[0])
-    chan = _allowed(grant, channel(name, request.query.get("tag")))
+    chan = _allowed(grant, channel(name, request.query.get("tag"), request.query.get("list")))
+    chan = await _owned(request, viewer, chan)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -198,20 +204,35 @@ async def server_sent_events(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _control(grant: Grant, channels: set[Channel], data: str) -> dict[str, Any] | None:
+async def _owned(request: web.Request, viewer: Viewer, chan: Channel) -> Channel:
+    """A list stream only for the viewer's own list (another's is 404, as over REST)."""
+    if chan.name == "list":
+        async with context_of(request).sessions() as session:
+            await owned_list(session, int(chan.tag), viewer)
+    return chan
+
+
+async def _control(
+    request: web.Request, grant: Grant, viewer: Viewer, channels: set[Channel], data: str
+) -> dict[str, Any] | None:
     """Apply one ``subscribe``/``unsubscribe`` message; an error to send back, or None."""
     try:
         message = json.loads(data)
         kind, name = message["type"], message["stream"]
         tag = message.get("tag")
+        list_id = message.get("list")
     except (ValueError, KeyError, TypeError):
         return {"error": "Invalid message", "status": 400}
     if kind not in {"subscribe", "unsubscribe"}:
         return {"error": "Unknown message type", "status": 400}
     try:
-        chan = channel(str(name), str(tag) if tag is not None else None)
+        chan = channel(
+            str(name),
+            str(tag) if tag is not None else None,
+            str(list_id) if list_id is not None else None,
+        )
         if kind == "subscribe":
-            channels.add(_allowed(grant, chan))
+            channels.add(await _owned(request, viewer, _allowed(grant, chan)))
         else:
             channels.discard(chan)
     except ApiError as exc:

@@ -15,8 +15,9 @@ from sqlalchemy import Select, false, or_
 
 from node.api.mastodon.access import context_of, flag, maybe_viewer, render_statuses
 from node.api.mastodon.common import ApiRoutes, json_response, link_header, page
+from node.api.mastodon.filtering import apply_filters
 from node.api.mastodon.home import home_timeline
-from node.api.mastodon.queries import Viewer, newest_first, paged, status_select
+from node.api.mastodon.queries import Viewer, newest_first, paged, status_select, unmuted
 from node.db.models import Status, StatusTag, Tag
 from node.services.text import normalise_tag
 
@@ -26,7 +27,11 @@ routes = ApiRoutes()
 
 
 async def _respond(
-    request: web.Request, viewer: Viewer | None, query: Select[Any], column: Any
+    request: web.Request,
+    viewer: Viewer | None,
+    query: Select[Any],
+    column: Any,
+    context: str = "public",
 ) -> web.StreamResponse:
     wanted = page(request)
     ctx = context_of(request)
@@ -34,6 +39,7 @@ async def _respond(
         query = paged(query, column, wanted)
         rows = newest_first((await session.execute(query)).mappings().all(), wanted, "s_id")
         entities = await render_statuses(session, ctx, viewer, rows)
+        entities = await apply_filters(session, viewer, context, entities)
     return json_response(entities, headers=link_header(request, [row["s_id"] for row in rows]))
 
 
@@ -43,6 +49,8 @@ def _public(query: Select[Any], request: web.Request, viewer: Viewer | None) -> 
     As in Mastodon, boosts and replies to others stay out of the public timelines.
     """
     shown = ["public", "local"] if viewer is not None and viewer.local else ["public"]
+    if viewer is not None:  # as Mastodon, muted people stay out of the public timelines too
+        query = query.where(unmuted(viewer))
     query = query.where(
         Status.visibility.in_(shown),
         Status.reblog_of_id.is_(None),

@@ -1,0 +1,635 @@
+"""The directory at scale: import, search, SPARQL and memory with generated people.
+
+Generates realistic profiles (Dutch and English names with accents and tussenvoegsels,
+departments, locations, job titles, expertise, managers), then measures on the
+directory's own code paths, in this process:
+
+- import: each Person document (JSON bytes, as the inbox stores it) through
+  ``Directory.apply``: JSON-LD parsing with rdflib, sanitising, the Oxigraph write and
+  the search index (the inbox worker's side effect; signature checks and HTTP are
+  measured by ``bench.ingest``);
+- start-up: reopening the store and rebuilding the index from the graph;
+- search: mixed queries (names with and without accents, typos, job titles, expertise,
+  department and location filters), per-query latency;
+- SPARQL: "people with expertise X in location Y" through the endpoint's worker pool
+  (a separate process, as ``/sparql`` runs it), per-query latency;
+- RSS of this process and of the SPARQL worker.
+
+    python -m bench.directory [--people 100000] [--queries 2000] [--sparql 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.report import machine, table
+from node.directory.service import Directory
+from node.directory.sparql import SparqlPool
+
+__all__ = ["generate", "main"]
+
+#: Profiles per graph transaction in the import (a full re-sync arrives in bursts).
+_BATCH = 500
+#: Profiles re-pushed one at a time, and the source of the name queries.
+_SAMPLE = 2000
+_BASE = "https://directory.org.example"
+
+FIRST = [
+    "José",
+    "Zoë",
+    "Anaïs",
+    "Chloé",
+    "Renée",
+    "Inês",
+    "Søren",
+    "Bjørn",
+    "Ünal",
+    "Çiğdem",
+    "Noël",
+    "Joëlle",
+    "Maël",
+    "Thijs",
+    "Daan",
+    "Sem",
+    "Lotte",
+    "Femke",
+    "Sanne",
+    "Iris",
+    "Eline",
+    "Noor",
+    "Fleur",
+    "Jasmijn",
+    "Bram",
+    "Ruben",
+    "Jesse",
+    "Stijn",
+    "Niels",
+    "Wouter",
+    "Joris",
+    "Koen",
+    "Maarten",
+    "Pieter",
+    "Hendrik",
+    "Willem",
+    "Geertje",
+    "Marloes",
+    "Annelies",
+    "Ingrid",
+    "Mohamed",
+    "Fatima",
+    "Yasmina",
+    "Ayşe",
+    "Mehmet",
+    "Özlem",
+    "Sven",
+    "Emma",
+    "Olivia",
+    "Sophie",
+    "Charlotte",
+    "James",
+    "Oliver",
+    "Harry",
+    "George",
+    "Amelia",
+    "Isla",
+    "Jack",
+    "Thomas",
+    "Emily",
+    "Lucas",
+    "Liam",
+    "Mila",
+    "Tess",
+    "Julia",
+    "Sara",
+    "Anna",
+    "Eva",
+    "Lieke",
+    "Roos",
+    "Vera",
+    "Hugo",
+    "Finn",
+    "Luuk",
+]
+PREFIX = ("", "", "", "van ", "de ", "van der ", "van den ", "ter ", "'t ", "van de ")
+LAST = [
+    "Jansen",
+    "Visser",
+    "Smit",
+    "Bakker",
+    "Meijer",
+    "Mulder",
+    "Bos",
+    "Vos",
+    "Peters",
+    "Hendriks",
+    "Dekker",
+    "Brouwer",
+    "Dijkstra",
+    "Vries",
+    "Berg",
+    "Boer",
+    "Wit",
+    "Hoek",
+    "Leeuwen",
+    "Veen",
+    "Groot",
+    "Kok",
+    "Jacobs",
+    "Vermeulen",
+    "Willems",
+    "Koster",
+    "Prins",
+    "Huisman",
+    "Kuipers",
+    "Postma",
+    "Çelik",
+    "Yılmaz",
+    "Öztürk",
+    "Müller",
+    "Schäfer",
+    "Łukasiewicz",
+    "Nguyễn",
+    "García",
+    "Núñez",
+    "Smith",
+    "Jones",
+    "Taylor",
+    "Brown",
+    "Williams",
+    "Wilson",
+    "Evans",
+    "Thomas",
+    "Roberts",
+    "Walker",
+    "Wright",
+    "Hughes",
+    "Green",
+]
+DEPARTMENTS = [
+    "Financiën",
+    "Sociaal Domein",
+    "Burgerzaken",
+    "Vergunningen",
+    "Openbare Ruimte",
+    "HR",
+    "ICT",
+    "Communicatie",
+    "Juridische Zaken",
+    "Inkoop",
+    "Facilitaire Zaken",
+    "Belastingen",
+    "Wonen",
+    "Economie",
+    "Onderwijs",
+    "Cultuur",
+    "Sport",
+    "Zorg",
+    "Jeugd",
+    "Werk en Inkomen",
+    "Ruimtelijke Ordening",
+    "Milieu",
+    "Verkeer",
+    "Handhaving",
+    "Informatiebeheer",
+    "Bestuursondersteuning",
+    "Strategie",
+    "Control",
+    "Audit",
+    "Projectbureau",
+]
+LOCATIONS = [
+    "Utrecht",
+    "Amsterdam",
+    "Rotterdam",
+    "Den Haag",
+    "Zwolle",
+    "Groningen",
+    "Leeuwarden",
+    "Arnhem",
+    "Nijmegen",
+    "Eindhoven",
+    "Maastricht",
+    "Den Bosch",
+    "Almere",
+    "Lelystad",
+    "Middelburg",
+    "Assen",
+]
+JOBS = [
+    "Controller",
+    "Beleidsadviseur",
+    "Senior beleidsadviseur",
+    "Teamleider",
+    "Afdelingshoofd",
+    "Jurist",
+    "Projectleider",
+    "Programmamanager",
+    "Data-analist",
+    "Informatieadviseur",
+    "Developer",
+    "Architect",
+    "Communicatieadviseur",
+    "HR-adviseur",
+    "Recruiter",
+    "Inkoper",
+    "Accountmanager",
+    "Secretaresse",
+    "Managementassistent",
+    "Klantcontactmedewerker",
+    "Consulent",
+    "Casemanager",
+    "Toezichthouder",
+    "Handhaver",
+    "Vergunningverlener",
+    "Planeconoom",
+    "Stedenbouwkundige",
+    "Verkeerskundige",
+    "Ecoloog",
+    "Financieel adviseur",
+    "Belastingadviseur",
+    "Auditor",
+    "Privacy officer",
+    "Security officer",
+]
+TOPICS = [
+    "subsidieaanvragen",
+    "python",
+    "AVG",
+    "privacy",
+    "Wmo",
+    "Jeugdwet",
+    "Participatiewet",
+    "omgevingswet",
+    "BAG",
+    "BRP",
+    "Excel",
+    "Power BI",
+    "SQL",
+    "R",
+    "GIS",
+    "ArcGIS",
+    "QGIS",
+    "aanbesteden",
+    "contractbeheer",
+    "juridisch advies",
+    "bezwaar en beroep",
+    "WOO",
+    "archiefwet",
+    "informatiebeveiliging",
+    "BIO",
+    "ISO 27001",
+    "ITIL",
+    "Scrum",
+    "Agile",
+    "Prince2",
+    "projectmanagement",
+    "verandermanagement",
+    "communicatie",
+    "social media",
+    "webredactie",
+    "toegankelijkheid",
+    "WCAG",
+    "UX",
+    "design thinking",
+    "data-analyse",
+    "machine learning",
+    "statistiek",
+    "begroting",
+    "jaarrekening",
+    "BBV",
+    "treasury",
+    "belastingen",
+    "WOZ",
+    "parkeren",
+    "mobiliteit",
+    "fietsbeleid",
+    "klimaatadaptatie",
+    "energietransitie",
+    "circulaire economie",
+    "biodiversiteit",
+    "stikstof",
+    "woningbouw",
+    "huisvesting",
+    "ruimtelijke ordening",
+    "bestemmingsplannen",
+    "erfgoed",
+    "cultuur",
+    "sport",
+    "onderwijshuisvesting",
+    "leerplicht",
+    "armoedebeleid",
+    "schuldhulpverlening",
+    "re-integratie",
+    "inburgering",
+    "Oekraïne",
+    "crisisbeheersing",
+    "veiligheid",
+    "handhaving",
+    "BOA",
+    "evenementen",
+    "HRM",
+    "recruitment",
+    "arbo",
+    "verzuim",
+    "opleiding",
+    "leiderschap",
+    "coaching",
+    "mediation",
+    "Engels",
+    "Duits",
+    "Frans",
+    "Turks",
+    "Arabisch",
+    "Papiaments",
+    "Fries",
+    "Java",
+    "Kotlin",
+    "TypeScript",
+    "Linux",
+    "Kubernetes",
+    "Azure",
+]
+
+
+def generate(count: int, *, seed: int = 5) -> Iterator[bytes]:
+    """*count* Person documents as a department node pushes them (contract §1), as JSON."""
+    rng = random.Random(seed)
+    context = [
+        "https://www.w3.org/ns/activitystreams",
+        "https://w3id.org/security/v1",
+        {
+            "schema": "http://schema.org/",
+            "org": "http://www.w3.org/ns/org#",
+            "vcard": "http://www.w3.org/2006/vcard/ns#",
+            "PropertyValue": "schema:PropertyValue",
+            "value": "schema:value",
+        },
+    ]
+    heads: dict[str, list[str]] = {}
+    for n in range(count):
+        node = f"https://dept{n % 40}.org.example"
+        first, last = rng.choice(FIRST), rng.choice(PREFIX) + rng.choice(LAST)
+        plain = unicodedata.normalize("NFKD", first.lower())
+        username = "".join(c for c in plain if c.isalnum())[:20] + str(n)
+        uri = f"{node}/users/{username}"
+        department = rng.choice(DEPARTMENTS)
+        doc: dict[str, Any] = {
+            "@context": context,
+            "id": uri,
+            "type": "Person",
+            "preferredUsername": username,
+            "name": f"{first} {last}",
+            "summary": f"<p>Werkt bij {department}.</p>",
+            "url": f"{node}/@{username}",
+            "inbox": f"{uri}/inbox",
+            "outbox": f"{uri}/outbox",
+            "icon": {"type": "Image", "mediaType": "image/jpeg", "url": f"{node}/media/{n}.jpg"},
+            "publicKey": {
+                "id": f"{uri}#main-key",
+                "owner": uri,
+                "publicKeyPem": "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkq…\n-----END PUBLIC KEY-----",
+            },
+            "schema:jobTitle": rng.choice(JOBS),
+            "schema:worksFor": {"type": "schema:Organization", "schema:name": department},
+            "schema:workLocation": {"type": "schema:Place", "schema:name": rng.choice(LOCATIONS)},
+            "schema:telephone": f"+31 30 {rng.randint(100, 999)} {rng.randint(1000, 9999)}",
+            "schema:knowsAbout": rng.sample(TOPICS, rng.randint(2, 6)),
+            "schema:knowsLanguage": ["nl", "en"][: rng.randint(1, 2)],
+        }
+        managers = heads.setdefault(department, [])
+        if managers:
+            doc["org:reportsTo"] = {"id": rng.choice(managers[-50:])}
+        if rng.random() < 0.1:
+            managers.append(uri)
+        doc["attachment"] = [
+            {"type": "PropertyValue", "name": "Job title", "value": doc["schema:jobTitle"]},
+            {"type": "PropertyValue", "name": "Department", "value": department},
+        ]
+        yield json.dumps(doc).encode()
+
+
+def _queries(count: int, docs: list[bytes], *, seed: int = 7) -> list[dict[str, str]]:
+    rng = random.Random(seed)
+    out: list[dict[str, str]] = []
+    for _ in range(count):
+        kind = rng.random()
+        if kind < 0.4:
+            doc = json.loads(rng.choice(docs))
+            name = doc["name"]
+            if rng.random() < 0.5:
+                name = "".join(
+                    c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c)
+                )
+            if rng.random() < 0.3 and len(name) > 4:
+                i = rng.randrange(1, len(name) - 2)
+                name = name[:i] + name[i + 1] + name[i] + name[i + 2 :]  # a swapped pair
+            out.append({"q": name})
+        elif kind < 0.6:
+            out.append({"q": rng.choice(TOPICS)})
+        elif kind < 0.75:
+            out.append({"q": rng.choice(JOBS).split()[0], "location": rng.choice(LOCATIONS)})
+        elif kind < 0.9:
+            out.append({"q": rng.choice(FIRST)[:4], "department": rng.choice(DEPARTMENTS)})
+        else:
+            out.append({"expertise": rng.choice(TOPICS), "location": rng.choice(LOCATIONS)})
+    return out
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _rss_mb(pid: int | None = None) -> float:
+    path = Path(f"/proc/{pid or 'self'}/status")
+    for line in path.read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _import(people: int, store: Path) -> dict[str, float]:
+    """The import, in a process of its own (``--import-into``): its garbage stays there."""
+    began = time.perf_counter()
+    cpu = time.process_time()
+    directory = Directory(store, base_url=_BASE, domain="org.example")
+    docs = generate(people)
+    sample: list[bytes] = []
+    while batch := list(itertools.islice(docs, _BATCH)):
+        if len(sample) < _SAMPLE:
+            sample += batch[: _SAMPLE - len(sample)]
+        directory.put_many([directory.read(json.loads(body)) for body in batch])
+    directory.graph.store.flush()
+    imported, imported_cpu = time.perf_counter() - began, time.process_time() - cpu
+    # The inbox worker's path: one pushed Update at a time (re-pushes of existing people).
+    began = time.perf_counter()
+    for body in sample:
+        directory.apply(json.loads(body))
+    one_by_one = (time.perf_counter() - began) / len(sample)
+    rss = _rss_mb()
+    directory.close()
+    return {
+        "imported": imported,
+        "imported_cpu": imported_cpu,
+        "one_by_one": one_by_one,
+        "rss": rss,
+        "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+async def run(people: int, queries: int, sparql: int, folder: Path) -> None:
+    """Import in a child process, then measure a freshly opened directory here."""
+    store = folder / "graph"
+    child = subprocess.run(  # noqa: ASYNC221 (nothing else runs while the import does)
+        [
+            sys.executable,
+            "-m",
+            "bench.directory",
+            "--people",
+            str(people),
+            "--import-into",
+            str(store),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    figures = json.loads(child.stdout.strip().splitlines()[-1])
+    rss_before = _rss_mb()
+    began = time.perf_counter()
+    cpu = time.process_time()
+    directory = Directory(store, base_url=_BASE, domain="org.example")
+    reopened, reopened_cpu = time.perf_counter() - began, time.process_time() - cpu
+    assert len(directory) == people, (len(directory), people)
+    sample = list(itertools.islice(generate(people), _SAMPLE))
+
+    asked = _queries(queries, sample)
+    times: list[float] = []
+    cpu_times: list[float] = []
+    empty = 0
+    for params in asked:
+        c0 = time.thread_time()
+        t0 = time.perf_counter()
+        found = directory.search(
+            params.get("q", ""),
+            department=params.get("department", ""),
+            location=params.get("location", ""),
+            expertise=params.get("expertise", ""),
+        )
+        times.append(time.perf_counter() - t0)
+        cpu_times.append(time.thread_time() - c0)
+        empty += not found
+    pool = SparqlPool(directory.graph, folder / "snapshots", workers=1, timeout=30)
+    await pool.start()
+    rng = random.Random(11)
+    sparql_times: list[float] = []
+    sparql_cpu: list[float] = []
+    rows = 0
+    for _ in range(sparql):
+        topic, place = rng.choice(TOPICS), rng.choice(LOCATIONS)
+        query = (
+            "PREFIX schema: <http://schema.org/> SELECT ?person ?name WHERE { "
+            f'?person schema:knowsAbout "{topic}" ; schema:workLocation/schema:name "{place}" ; '
+            "schema:name ?name }"
+        )
+        t0 = time.perf_counter()
+        answer = await pool.run(query, "json")
+        sparql_times.append(time.perf_counter() - t0)
+        sparql_cpu.append(answer.cpu_seconds)
+        rows += len(json.loads(answer.body)["results"]["bindings"])
+    worker_rss = max((_rss_mb(w.process.pid) for w in pool._idle), default=0.0)
+    await pool.close()
+    rss = _rss_mb()
+    directory.close()
+
+    imported = figures["imported"]
+    print(machine())
+    print()
+    print(
+        table(
+            f"Directory with {people:,} people (`python -m bench.directory --people {people}`)",
+            ["measure", "value", "target"],
+            [
+                [
+                    "import (JSON-LD → graph + index), own process",
+                    f"{imported:.1f} s wall, {figures['imported_cpu']:.1f} s CPU ({people / imported:,.0f}/s)",
+                    "< 60 s",
+                ],
+                [
+                    "one pushed Update applied (inbox worker path)",
+                    f"{figures['one_by_one'] * 1000:.2f} ms",
+                    "",
+                ],
+                [
+                    "RSS of the importing process",
+                    f"{figures['rss']:.0f} MB (peak {figures['peak']:.0f} MB)",
+                    "",
+                ],
+                [
+                    "reopen store, rebuild index",
+                    f"{reopened:.1f} s wall, {reopened_cpu:.1f} s CPU",
+                    "",
+                ],
+                [
+                    f"search, {queries:,} mixed queries",
+                    f"p50 {statistics.median(times) * 1000:.2f} ms · p99 {_percentile(times, 0.99) * 1000:.2f} ms · max {max(times) * 1000:.1f} ms",
+                    "p99 < 10 ms",
+                ],
+                [
+                    "search, CPU per query",
+                    f"p50 {statistics.median(cpu_times) * 1000:.2f} ms · p99 {_percentile(cpu_times, 0.99) * 1000:.2f} ms",
+                    "",
+                ],
+                ["search queries without a hit", f"{empty}", ""],
+                [
+                    f"SPARQL expertise × location, {sparql:,} queries",
+                    f"p50 {statistics.median(sparql_times) * 1000:.2f} ms · p99 {_percentile(sparql_times, 0.99) * 1000:.2f} ms ({rows / sparql:.1f} rows)",
+                    "p99 < 20 ms",
+                ],
+                [
+                    "SPARQL, the worker's CPU per query",
+                    f"p50 {statistics.median(sparql_cpu) * 1000:.2f} ms · p99 {_percentile(sparql_cpu, 0.99) * 1000:.2f} ms",
+                    "",
+                ],
+                [
+                    "RSS of the directory (reopened, searched, queried)",
+                    f"{rss:.0f} MB (interpreter and imports {rss_before:.0f} MB)",
+                    "< 500 MB",
+                ],
+                ["RSS of the SPARQL worker", f"{worker_rss:.0f} MB", ""],
+            ],
+        )
+    )
+
+
+def main() -> None:
+    """Parse the arguments and run."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--people", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--sparql", type=int, default=500)
+    parser.add_argument("--import-into", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.import_into is not None:
+        print(json.dumps(_import(args.people, args.import_into)))
+        return
+    with tempfile.TemporaryDirectory(prefix="kantine-directory-") as folder:
+        asyncio.run(run(args.people, args.queries, args.sparql, Path(folder)))
+
+
+if __name__ == "__main__":
+    main()
