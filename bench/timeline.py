@@ -394,7 +394,7 @@ def plans(path: Path) -> None:
     ):
         sql, defaults = reads._sql(kind, True, page, query)
         show(title, sql, {**defaults, **values, "limit": 40})
-    show("viewer's flags for a page", _FLAGS, [viewer_id, "[1,2]"] * 4)
+    show("viewer's flags for a page", _FLAGS, [viewer_id, "[1,2]"] * _FLAGS.count("json_each"))
     for title, rows in (
         ("cache miss: statuses of a page", select(*status_columns(Status, "s_"))),
         ("cache miss: their authors, with counts", select(*account_columns(Account, "a_"))),
