@@ -23,6 +23,7 @@ from node.api.mastodon import authorize as mastodon_authorize
 from node.api.mastodon import conversations as mastodon_conversations
 from node.api.mastodon import curation as mastodon_curation
 from node.api.mastodon import filters as mastodon_filters
+from node.api.mastodon import filters_v1 as mastodon_filters_v1
 from node.api.mastodon import follow_requests as mastodon_follow_requests
 from node.api.mastodon import instance as mastodon_instance
 from node.api.mastodon import lists as mastodon_lists
@@ -88,6 +89,7 @@ MASTODON_ROUTES: tuple[web.RouteTableDef, ...] = (
     mastodon_lists.routes,
     mastodon_conversations.routes,
     mastodon_filters.routes,
+    mastodon_filters_v1.routes,
     mastodon_scheduled.routes,
     mastodon_muting.routes,
     mastodon_placeholders.routes,
@@ -240,7 +242,7 @@ def create_app(
             asyncio.create_task(streams.run(), name="stream-bus"),
         ]
         # Scheduled posts are rows; the worker publishes them when due (tests step it).
-        scheduler = app[mastodon_scheduled.SCHEDULER] = Scheduler(ctx)
+        scheduler = app[mastodon_scheduled.SCHEDULER] = Scheduler(ctx, app[MEDIA])
         if run_workers:
             tasks.append(asyncio.create_task(processor.run(), name="inbox-worker"))
             tasks.append(asyncio.create_task(delivery.run(), name="delivery-worker"))
@@ -289,4 +291,8 @@ def create_app(
     app.add_routes(mastodon_instance.routes)
     for table in MASTODON_ROUTES:
         app.add_routes(table)
+    # The node's own web pages (issue 6): the composition root is the one place node meets web.
+    import web as web_pages
+
+    web_pages.setup(app)
     return app

@@ -164,7 +164,7 @@ async def test_idor_every_id_route(make_node: NodeFactory) -> None:
     _, dave = await raw(node, "GET", "/api/v1/accounts/lookup?acct=dave", author)
     await raw(node, "POST", f"/api/v1/accounts/{dave['id']}/follow", author)
     own = await own_resources(node, author, world.posts["direct"], int(dave["id"]))
-    before = await snapshot(node, author)
+    before = await snapshot(node, author, own)
     # Account routes are public by design (as on Mastodon); what they list is checked above.
     public_by_design = {"accounts"}
     probed = 0
@@ -186,7 +186,7 @@ async def test_idor_every_id_route(make_node: NodeFactory) -> None:
                 assert status in allowed, (method, path, status, body)
             probed += 1
     assert probed >= 14 + len(own)
-    assert await snapshot(node, author) == before
+    assert await snapshot(node, author, own) == before
     async with node.ctx.sessions() as session:
         direct = await session.get(Status, world.posts["direct"])
         assert direct is not None and direct.reblogs_count == 0 and direct.favourites_count == 1

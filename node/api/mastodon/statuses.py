@@ -28,7 +28,7 @@ from node.api.mastodon.access import (
 from node.api.mastodon.common import ApiError, ApiRoutes, json_response, params
 from node.api.mastodon.entities import account_entity, media_attachments, status_edit_entity
 from node.api.mastodon.filtering import apply_filters
-from node.api.mastodon.queries import Viewer, status_select, visible_to
+from node.api.mastodon.queries import Viewer, status_select, unmuted, visible_to
 from node.api.mastodon.scheduled import schedule
 from node.appkeys import MEDIA
 from node.db.engine import AsyncSession
@@ -138,12 +138,13 @@ async def create_status(request: web.Request) -> web.StreamResponse:
         raise ApiError(422, "in_reply_to_id must be an id")
     key = request.headers.get("Idempotency-Key", "").strip()[:255]
     if values.get("scheduled_at"):
-        if media_ids:
-            raise ApiError(422, "scheduled posts cannot carry media yet")
+        if not all(m.isdigit() and len(m) <= 20 for m in media_ids):
+            raise ApiError(422, "media_ids must be ids")
         later = PostParams(
             text, visibility, spoiler, sensitive, language, int(reply_raw) if reply_raw else None
         )
-        return await schedule(request, viewer, replace(later, idempotency=key or None))
+        later = replace(later, idempotency=key or None, media_ids=tuple(int(m) for m in media_ids))
+        return await schedule(request, viewer, later)
     ctx = context_of(request)
     async with ctx.sessions() as session, session.begin():
         fresh, earlier = (True, None) if not key else await _claim_key(session, viewer.id, key)
@@ -304,17 +305,10 @@ async def status_context(request: web.Request) -> web.StreamResponse:
         status = await visible_status(session, path_id(request), viewer)
         ancestors = await _ancestor_ids(session, status)
         descendants = await _descendant_ids(session, status, viewer)
-        rows = (
-            (
-                await session.execute(
-                    status_select(viewer)
-                    .where(Status.id.in_(ancestors + descendants))
-                    .order_by(Status.id)
-                )
-            )
-            .mappings()
-            .all()
-        )
+        query = status_select(viewer).where(Status.id.in_(ancestors + descendants))
+        if viewer is not None:  # as Mastodon, muted people's posts leave threads too
+            query = query.where(unmuted(viewer))
+        rows = (await session.execute(query.order_by(Status.id))).mappings().all()
         entities = await render_statuses(session, ctx, viewer, list(rows))
         entities = await apply_filters(session, viewer, "thread", entities)
     above = set(ancestors)
