@@ -28,6 +28,7 @@ from node.api.mastodon.access import (
 from node.api.mastodon.common import ApiError, ApiRoutes, json_response, params
 from node.api.mastodon.entities import account_entity, media_attachments, status_edit_entity
 from node.api.mastodon.filtering import apply_filters
+from node.api.mastodon.media import media_attributes
 from node.api.mastodon.queries import Viewer, status_select, unmuted, visible_to
 from node.api.mastodon.scheduled import schedule
 from node.appkeys import MEDIA
@@ -35,7 +36,13 @@ from node.db.engine import AsyncSession
 from node.db.models import Account, IdempotencyKey, MediaAttachment, Status, StatusEdit
 from node.services import actions
 from node.services.graph import insert_ignore
-from node.services.media import MediaError, attach_media, attachment_document, link_media
+from node.services.media import (
+    MediaError,
+    apply_attributes,
+    attach_media,
+    attachment_document,
+    link_media,
+)
 from node.services.scheduling import PostParams
 from node.services.statuses import (
     VISIBILITIES,
@@ -70,11 +77,15 @@ async def _attachments(
     viewer: Viewer,
     media_ids: list[str],
     status_id: int | None = None,
+    attributes: dict[str, dict[str, str]] | None = None,
 ) -> tuple[list[dict[str, Any]], list[MediaAttachment]]:
-    """The documents of the caller's media *media_ids* and the rows to link (422 if not theirs)."""
+    """The documents of the caller's media *media_ids* and the rows to link (422 if not theirs),
+    with an edit's alt text and focus changes applied."""
     store = request.app[MEDIA]
     try:
         rows = await attach_media(session, store, viewer.id, media_ids, status_id=status_id)
+        if attributes:
+            apply_attributes(store, rows, attributes)
     except MediaError as exc:
         raise ApiError(exc.status, exc.message) from None
     return [attachment_document(store, m) for m in rows], rows
@@ -210,6 +221,9 @@ async def edit_status(request: web.Request) -> web.StreamResponse:
     sensitive = values.get("sensitive")
     language = _text_param(values, "language", 16) or None
     media_ids = _media_ids(values)
+    attributes = media_attributes(values)
+    if attributes and media_ids is None:
+        media_ids = list(attributes)
     ctx = context_of(request)
     status_id = path_id(request)
     async with ctx.sessions() as session, session.begin():
@@ -221,7 +235,7 @@ async def edit_status(request: web.Request) -> web.StreamResponse:
         documents, media = (
             (None, [])
             if media_ids is None
-            else await _attachments(request, session, viewer, media_ids, status.id)
+            else await _attachments(request, session, viewer, media_ids, status.id, attributes)
         )
         try:
             await edit_local_status(

@@ -1,7 +1,7 @@
 """browser sessions and the start page's links (issue 6: the node's own web pages)
 
 Revision ID: 0009_web_sessions
-Revises: 0005
+Revises: 0008_timeline_speed
 Create Date: 2026-11-26 03:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_web_sessions"
-down_revision: str | None = "0005"
+down_revision: str | None = "0008_timeline_speed"
 branch_labels: str | None = None
 depends_on: str | None = None
 

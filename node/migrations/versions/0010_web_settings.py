@@ -1,7 +1,7 @@
 """password reset links, two-factor, preferences and node settings (issue 6: settings, admin)
 
 Revision ID: 0010_web_settings
-Revises: 0005
+Revises: 0009_web_sessions
 Create Date: 2026-11-26 03:20:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_web_settings"
-down_revision: str | None = "0005"
+down_revision: str | None = "0009_web_sessions"
 branch_labels: str | None = None
 depends_on: str | None = None
 
