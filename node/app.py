@@ -54,7 +54,7 @@ from node.appkeys import (
     STREAMS,
 )
 from node.auth.runtime import AuthRuntime
-from node.db.engine import create_engine, migrate, sessionmaker_for
+from node.db.engine import checkpoint_forever, create_engine, migrate, sessionmaker_for
 from node.directory.inbox import directory_handlers, profile_screen
 from node.directory.lifecycle import start_directory, stop_directory
 from node.federation.actors import ActorResolver
@@ -251,6 +251,7 @@ def create_app(
         # The home timeline reads SQLite with plain sqlite3 (node.api.mastodon.home).
         if (reads := open_fast_reads(settings.database_url)) is not None:
             app[FAST_READS] = reads
+            tasks.append(asyncio.create_task(checkpoint_forever(engine), name="wal-checkpoint"))
         log.info(
             "node %s ready (%s, federation %s)",
             domain,
