@@ -16,7 +16,6 @@ from activitypub.keys import load_private_key
 from activitypub.sanitize import HtmlSanitizer
 from config import Settings
 from node.api import c2s, discovery, federation
-from node.api import directory as directory_api
 from node.api.mastodon import accounts as mastodon_accounts
 from node.api.mastodon import apps as mastodon_apps
 from node.api.mastodon import authorize as mastodon_authorize
@@ -55,8 +54,6 @@ from node.appkeys import (
 )
 from node.auth.runtime import AuthRuntime
 from node.db.engine import checkpoint_forever, create_engine, migrate, sessionmaker_for
-from node.directory.inbox import directory_handlers, profile_screen
-from node.directory.lifecycle import start_directory, stop_directory
 from node.federation.actors import ActorResolver
 from node.federation.delivery import DeliveryWorker
 from node.federation.documents import Urls
@@ -218,14 +215,18 @@ def create_app(
             else None,
         )
         directory = None
+        handlers = screen = None
         if settings.node.role == "directory":
-            # The who-is-who (issue 5): profiles pushed to the inbox land in the graph.
+            # The who-is-who (issue 5): profiles pushed to the inbox land in the graph. Imported
+            # here: rdflib and Oxigraph cost a department node ~30 MB it has no use for.
+            from node.directory.inbox import directory_handlers, profile_screen
+            from node.directory.lifecycle import start_directory
+
             directory = await start_directory(
                 app, settings, client=client, signer=lambda: signer, sanitizer=sanitizer
             )
-        processor = InboxProcessor(
-            ctx, lease=lease, handlers=None if directory is None else directory_handlers(directory)
-        )
+            handlers, screen = directory_handlers(directory), profile_screen(directory)
+        processor = InboxProcessor(ctx, lease=lease, handlers=handlers)
         app[ENGINE] = engine
         app[CONTEXT] = ctx
         app[PROCESSOR] = processor
@@ -235,7 +236,7 @@ def create_app(
             policy,
             window=timedelta(seconds=settings.federation.signature_window_seconds),
             on_stored=processor.wake,
-            screen=None if directory is None else profile_screen(directory),
+            screen=screen,
         )
         tasks = [
             asyncio.create_task(_refresh_policy(policy, ctx), name="policy-refresh"),
@@ -266,6 +267,8 @@ def create_app(
                 await task
         await app[INBOX].close()
         if directory is not None:
+            from node.directory.lifecycle import stop_directory
+
             await stop_directory(app)
         await http.close()
         if reads is not None:
@@ -274,6 +277,8 @@ def create_app(
 
     app.cleanup_ctx.append(resources)
     if settings.node.role == "directory":
+        from node.api import directory as directory_api
+
         # Org-wide handles first; the node's own WebFinger answers everything else.
         app.add_routes(directory_api.webfinger_routes)
         app.add_routes(directory_api.routes)

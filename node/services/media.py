@@ -17,14 +17,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 
 from node.db.engine import AsyncSession, Sessions
 from node.db.models import MediaAttachment
 from node.ids import new_id
-from node.services.images import ImageError, Processed, Purpose, process_image
+
+if TYPE_CHECKING:
+    from node.services.images import Processed, Purpose
 
 __all__ = [
     "MAX_ATTACHMENTS",
@@ -181,6 +183,9 @@ class MediaStore:
         if len(data) > self.max_bytes:
             raise MediaError(413, f"the file is larger than {self.max_bytes} bytes")
         description = self.check_description(description)
+        # Imported on the first upload: Pillow is memory an idle node need not hold.
+        from node.services.images import ImageError, process_image
+
         try:
             processed = await asyncio.to_thread(
                 process_image, data, max_pixels=self.max_pixels, purpose=purpose

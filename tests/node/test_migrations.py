@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from node.db.engine import _MIGRATIONS as MIGRATIONS
-from node.db.engine import create_engine, migrate
+from node.db.engine import HEAD_REVISION, create_engine, migrate
 from node.db.models import Base
 
 
@@ -22,6 +22,7 @@ def test_one_line_of_revisions() -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     heads = ScriptDirectory.from_config(config).get_heads()
     assert len(heads) == 1, f"more than one head revision: {heads}"
+    assert heads == [HEAD_REVISION], "node.db.engine.HEAD_REVISION must name the newest migration"
 
 
 async def test_migrated_schema_matches_the_models(
@@ -30,6 +31,7 @@ async def test_migrated_schema_matches_the_models(
     engine = create_engine(await database_url_factory("schema"))
     try:
         await migrate(engine)
+        await migrate(engine)  # at the head already: Alembic is skipped, nothing changes
 
         def differences(connection: Connection) -> list[Any]:
             return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
