@@ -42,6 +42,7 @@ from node.api.mastodon import streaming as mastodon_streaming
 from node.api.mastodon import timelines as mastodon_timelines
 from node.api.mastodon.common import api_error_middleware, cors_middleware
 from node.api.mastodon.home import FAST_READS, open_fast_reads
+from node.api.mastodon.ratelimit import RATE_LIMITS, ApiLimits, rate_limit_middleware
 from node.appkeys import (
     AUTH,
     CONTEXT,
@@ -141,9 +142,15 @@ def create_app(
     """
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
-        middlewares=[_security_headers, cors_middleware, api_error_middleware],
+        middlewares=[
+            _security_headers,
+            cors_middleware,
+            rate_limit_middleware,
+            api_error_middleware,
+        ],
     )
     app[SETTINGS] = settings
+    app[RATE_LIMITS] = ApiLimits(settings.rate_limits)
     app[MEDIA] = MediaStore(
         settings.media_path,
         settings.base_url,
