@@ -50,6 +50,7 @@ from node.appkeys import (
     ENGINE,
     INBOX,
     MEDIA,
+    MEDIA_SWEEPER,
     PROCESSOR,
     SETTINGS,
     STREAMS,
@@ -69,6 +70,7 @@ from node.services.context import NodeContext
 from node.services.directory_search import DirectorySearch
 from node.services.events import attach
 from node.services.media import MediaStore
+from node.services.media_cleanup import MediaSweeper
 from node.services.publishing import Publisher
 from node.services.scheduling import Scheduler
 from node.services.streams import StreamBus
@@ -250,10 +252,14 @@ def create_app(
         ]
         # Scheduled posts are rows; the worker publishes them when due (tests step it).
         scheduler = app[mastodon_scheduled.SCHEDULER] = Scheduler(ctx, app[MEDIA])
+        sweeper = app[MEDIA_SWEEPER] = MediaSweeper(
+            sessions, app[MEDIA], max_age=timedelta(hours=settings.media.unattached_hours)
+        )
         if run_workers:
             tasks.append(asyncio.create_task(processor.run(), name="inbox-worker"))
             tasks.append(asyncio.create_task(delivery.run(), name="delivery-worker"))
             tasks.append(asyncio.create_task(scheduler.run(), name="scheduled-posts"))
+            tasks.append(asyncio.create_task(sweeper.run(), name="unposted-media"))
         app[DELIVERY] = delivery
         # The home timeline reads SQLite with plain sqlite3 (node.api.mastodon.home).
         if (reads := open_fast_reads(settings.database_url)) is not None:
