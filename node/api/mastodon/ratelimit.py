@@ -130,7 +130,12 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
     """Count API requests; refuse with 429 over the limit, else add the headers."""
     path = request.path
     limits = request.app.get(RATE_LIMITS)
-    if limits is None or not path.startswith("/api/") or path.startswith("/api/v1/streaming"):
+    if (
+        limits is None
+        or not path.startswith("/api/")
+        or path.startswith("/api/v1/streaming")  # long-lived; its own checks (C30)
+        or request.method == "OPTIONS"  # CORS preflight: the request itself is counted
+    ):
         return await handler(request)
     key = _key(request)
     if limits.media is not None and request.method == "POST" and path in _MEDIA_PATHS:
