@@ -24,6 +24,7 @@ __all__ = [
     "LoggingSettings",
     "MediaSettings",
     "NodeSettings",
+    "RateLimitSettings",
     "ServerSettings",
     "Settings",
     "SettingsError",
@@ -124,6 +125,26 @@ class MediaSettings:
     max_pixels: int = 33_177_600
     #: Longest alt text, in characters.
     description_limit: int = 1500
+    #: Uploads never attached to a post are deleted (row and files) after this many hours.
+    unattached_hours: float = 24.0
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    """``[rate_limits]``: Mastodon's API rate limits (``X-RateLimit-*`` headers, 429).
+
+    Counted in memory per worker process: with ``server.workers > 1`` each worker counts on
+    its own. A limit of 0 switches that limit off.
+    """
+
+    #: API requests per token (per client address without a token) in each window.
+    api_requests: int = 300
+    #: The API window, in seconds (Mastodon: 300 requests per 5 minutes).
+    api_window_seconds: float = 300.0
+    #: Media uploads per token in each media window (Mastodon: 30 per 30 minutes).
+    media_uploads: int = 30
+    #: The media window, in seconds.
+    media_window_seconds: float = 1800.0
 
 
 @dataclass(frozen=True)
@@ -162,6 +183,7 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     media: MediaSettings = field(default_factory=MediaSettings)
     directory: DirectorySettings = field(default_factory=DirectorySettings)
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     #: Folder of the config file; relative paths are resolved against it.
     root: str = "."
 
@@ -209,6 +231,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "logging": LoggingSettings,
     "media": MediaSettings,
     "directory": DirectorySettings,
+    "rate_limits": RateLimitSettings,
 }
 
 
@@ -331,6 +354,11 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("media.max_bytes", "expected at least 1024")
     if settings.media.max_pixels < 1:
         raise SettingsError("media.max_pixels", "expected at least 1")
+    if settings.media.unattached_hours <= 0:
+        raise SettingsError("media.unattached_hours", "expected more than 0 hours")
+    for window in ("api_window_seconds", "media_window_seconds"):
+        if getattr(settings.rate_limits, window) < 1:
+            raise SettingsError(f"rate_limits.{window}", "expected at least 1 second")
     _validate_directory(settings.directory)
     if settings.node.role == "directory" and settings.server.workers != 1:
         # One process owns the on-disk graph store (RocksDB allows a single writer).

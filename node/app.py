@@ -41,6 +41,7 @@ from node.api.mastodon import streaming as mastodon_streaming
 from node.api.mastodon import timelines as mastodon_timelines
 from node.api.mastodon.common import api_error_middleware, cors_middleware
 from node.api.mastodon.home import FAST_READS, open_fast_reads
+from node.api.mastodon.ratelimit import RATE_LIMITS, ApiLimits, rate_limit_middleware
 from node.appkeys import (
     AUTH,
     CONTEXT,
@@ -48,6 +49,7 @@ from node.appkeys import (
     ENGINE,
     INBOX,
     MEDIA,
+    MEDIA_SWEEPER,
     PROCESSOR,
     SETTINGS,
     STREAMS,
@@ -65,6 +67,7 @@ from node.services.context import NodeContext
 from node.services.directory_search import DirectorySearch
 from node.services.events import attach
 from node.services.media import MediaStore
+from node.services.media_cleanup import MediaSweeper
 from node.services.publishing import Publisher
 from node.services.scheduling import Scheduler
 from node.services.streams import StreamBus
@@ -138,9 +141,15 @@ def create_app(
     """
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
-        middlewares=[_security_headers, cors_middleware, api_error_middleware],
+        middlewares=[
+            _security_headers,
+            cors_middleware,
+            rate_limit_middleware,
+            api_error_middleware,
+        ],
     )
     app[SETTINGS] = settings
+    app[RATE_LIMITS] = ApiLimits(settings.rate_limits)
     app[MEDIA] = MediaStore(
         settings.media_path,
         settings.base_url,
@@ -244,10 +253,14 @@ def create_app(
         ]
         # Scheduled posts are rows; the worker publishes them when due (tests step it).
         scheduler = app[mastodon_scheduled.SCHEDULER] = Scheduler(ctx, app[MEDIA])
+        sweeper = app[MEDIA_SWEEPER] = MediaSweeper(
+            sessions, app[MEDIA], max_age=timedelta(hours=settings.media.unattached_hours)
+        )
         if run_workers:
             tasks.append(asyncio.create_task(processor.run(), name="inbox-worker"))
             tasks.append(asyncio.create_task(delivery.run(), name="delivery-worker"))
             tasks.append(asyncio.create_task(scheduler.run(), name="scheduled-posts"))
+            tasks.append(asyncio.create_task(sweeper.run(), name="unposted-media"))
         app[DELIVERY] = delivery
         # The home timeline reads SQLite with plain sqlite3 (node.api.mastodon.home).
         if (reads := open_fast_reads(settings.database_url)) is not None:

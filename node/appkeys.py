@@ -12,6 +12,7 @@ from node.federation.inbox import Inbox
 from node.federation.processing import InboxProcessor
 from node.services.context import NodeContext
 from node.services.media import MediaStore
+from node.services.media_cleanup import MediaSweeper
 from node.services.streams import StreamBus
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "ENGINE",
     "INBOX",
     "MEDIA",
+    "MEDIA_SWEEPER",
     "PROCESSOR",
     "SETTINGS",
     "STREAMS",
@@ -35,3 +37,5 @@ PROCESSOR = web.AppKey("processor", InboxProcessor)
 DELIVERY = web.AppKey("delivery", DeliveryWorker)
 STREAMS = web.AppKey("streams", StreamBus)
 MEDIA = web.AppKey("media", MediaStore)
+#: Deletes unposted uploads after ``media.unattached_hours`` (tests step it with a clock).
+MEDIA_SWEEPER = web.AppKey("media_sweeper", MediaSweeper)

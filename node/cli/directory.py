@@ -26,6 +26,7 @@ from node.cli.errors import CommandError, database_errors
 from node.db.models import Account
 from node.services.accounts import INSTANCE_USERNAME, local_account
 from node.services.context import NodeContext
+from node.services.media import MediaStore
 from node.services.people_import import ImportReport, import_people
 from node.services.profile import push_person, remove_person
 from node.services.roster import Roster, read_roster
@@ -48,6 +49,17 @@ async def _node(settings: Settings, config: str) -> AsyncIterator[NodeContext]:
             yield app[CONTEXT]
         finally:
             await runner.cleanup()
+
+
+def _media(settings: Settings) -> MediaStore:
+    """The node's media folder, so a removed person's uploads go with them."""
+    return MediaStore(
+        settings.media_path,
+        settings.base_url,
+        max_bytes=settings.media.max_bytes,
+        max_pixels=settings.media.max_pixels,
+        description_limit=settings.media.description_limit,
+    )
 
 
 async def _sync(settings: Settings, config: str) -> int:
@@ -104,7 +116,9 @@ async def _import(
 ) -> tuple[ImportReport, float]:
     started = time.perf_counter()
     async with _node(settings, args.config_path) as ctx:
-        report = await import_people(ctx, roster, prune=args.prune, dry_run=args.dry_run)
+        report = await import_people(
+            ctx, roster, prune=args.prune, dry_run=args.dry_run, media=_media(settings)
+        )
     return report, time.perf_counter() - started
 
 
@@ -135,7 +149,7 @@ async def _delete(settings: Settings, config: str, username: str) -> int:
             raise CommandError(f"no user {username!r} on {ctx.domain}")
         if account.suspended_at is not None:
             raise CommandError(f"{account.username} was already removed")
-        return await remove_person(ctx, session, account)
+        return await remove_person(ctx, session, account, media=_media(settings))
 
 
 def run_users_delete(args: argparse.Namespace, settings: Settings) -> int:

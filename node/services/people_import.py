@@ -24,6 +24,7 @@ from node.db.engine import AsyncSession
 from node.db.models import Account
 from node.services.accounts import INSTANCE_USERNAME, AccountError, create_local_account
 from node.services.context import NodeContext
+from node.services.media import MediaStore
 from node.services.profile import (
     ProfileChange,
     ProfileError,
@@ -112,6 +113,7 @@ async def import_people(
     *,
     prune: bool = False,
     dry_run: bool = False,
+    media: MediaStore | None = None,
     progress: Callable[[int], None] | None = None,
     parallel_keys_from: int = 200,
 ) -> ImportReport:
@@ -154,7 +156,7 @@ async def import_people(
     finally:
         keys.close()
     if prune:
-        await _prune(ctx, names, report, dry_run=dry_run)
+        await _prune(ctx, names, report, dry_run=dry_run, media=media)
     report.errors.sort(key=lambda e: e.line)
     return report
 
@@ -201,7 +203,12 @@ async def _apply(
 
 
 async def _prune(
-    ctx: NodeContext, names: frozenset[str], report: ImportReport, *, dry_run: bool
+    ctx: NodeContext,
+    names: frozenset[str],
+    report: ImportReport,
+    *,
+    dry_run: bool,
+    media: MediaStore | None = None,
 ) -> None:
     """Remove the local people the export no longer lists (never admins, bots, the node)."""
     async with ctx.sessions() as session:
@@ -225,6 +232,6 @@ async def _prune(
             async with ctx.sessions() as session, session.begin():
                 account = await session.get(Account, account_id)
                 assert account is not None
-                await remove_person(ctx, session, account)
+                await remove_person(ctx, session, account, media=media)
         report.removed.append(username)
         log.info("import: %s removed (not in the export)", username)

@@ -41,6 +41,8 @@ from node.federation.person import (
 from node.ids import new_id
 from node.services.context import NodeContext
 from node.services.graph import insert_ignore
+from node.services.media import MediaStore
+from node.services.media_cleanup import forget_media
 from node.services.profile_rules import (
     MAX_DISPLAY_NAME,
     MAX_FIELD_NAME,
@@ -349,8 +351,12 @@ async def push_person(
     )
 
 
-async def remove_person(ctx: NodeContext, session: AsyncSession, account: Account) -> int:
+async def remove_person(
+    ctx: NodeContext, session: AsyncSession, account: Account, *, media: MediaStore | None = None
+) -> int:
     """Remove a local person everywhere: ``Delete`` of the actor, posts tombstoned (A6).
+
+    With *media* (the node's store), their uploads go too: rows now, files once committed.
 
     The account row stays, suspended and without password or follows, so its key can sign
     the ``Delete`` and its id is never handed to someone else. Returns the posts removed.
@@ -395,6 +401,8 @@ async def remove_person(ctx: NodeContext, session: AsyncSession, account: Accoun
             or_(Follow.account_id == account.id, Follow.target_account_id == account.id)
         )
     )
+    if media is not None:
+        await forget_media(session, media, account.id)
     account.suspended_at = now
     account.password_hash = None
     account.updated_at = now

@@ -3,10 +3,14 @@ follow and block (PROTOCOL.md C6, C19, C34, C38)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from mastodon import MastodonNotFoundError
 
+from node.db.models import Account
 from tests.mastodon.conftest import Pair, call, client, raw, settle
+from tests.mastodon.shapes import check
 
 
 async def test_profile_lookup_and_credentials(pair: Pair) -> None:
@@ -97,3 +101,60 @@ async def test_account_statuses_filters_and_paging(pair: Pair) -> None:
     )
     assert status == 200 and len(body) == 7  # clamped, not refused
     assert carol.id != pair.alice.id
+
+
+async def test_familiar_followers(pair: Pair) -> None:
+    """FamiliarFollowers: whom I follow that follows them too; blocks and suspensions respected."""
+    finance = pair.finance
+    carol, carol_token = await finance.user("carol")
+    erin, erin_token = await finance.user("erin")
+    frank, frank_token = await finance.user("frank")
+    alice = client(finance, pair.alice_token)
+    # alice follows carol and erin; carol and erin follow frank; only carol follows alice.
+    for follower in (carol_token, erin_token):
+        await call(client(finance, follower).account_follow, frank.id)
+    await call(alice.account_follow, carol.id)
+    await call(alice.account_follow, erin.id)
+    await call(client(finance, frank_token).account_follow, erin.id)
+
+    answer = await call(alice.account_familiar_followers, [frank.id, erin.id, carol.id])
+    assert [str(entry.id) for entry in answer] == [str(frank.id), str(erin.id), str(carol.id)]
+    assert sorted(a.username for a in answer[0].accounts) == ["carol", "erin"]
+    assert answer[1].accounts == [] and answer[2].accounts == []  # frank: not followed by alice
+
+    status, body = await raw(
+        finance,
+        "GET",
+        f"/api/v1/accounts/familiar_followers?id[]={frank.id}&id[]=999999",
+        pair.alice_token,
+    )
+    assert status == 200
+    assert [entry["id"] for entry in body] == [str(frank.id)]  # unknown ids are left out
+    for entry in body:
+        check("FamiliarFollowers", entry)
+
+    # A block either way hides the blocked account from the lists.
+    await call(client(finance, erin_token).account_block, pair.alice.id)
+    (entry,) = await call(alice.account_familiar_followers, frank.id)
+    assert [a.username for a in entry.accounts] == ["carol"]
+    # A suspended account is not listed either.
+    async with finance.ctx.sessions() as session, session.begin():
+        suspended = await session.get(Account, carol.id)
+        assert suspended is not None
+        suspended.suspended_at = datetime.now(UTC)
+    (entry,) = await call(alice.account_familiar_followers, frank.id)
+    assert entry.accounts == []
+    # alice blocking frank: nothing is answered about frank.
+    await call(alice.account_block, frank.id)
+    status, body = await raw(
+        finance, "GET", f"/api/v1/accounts/familiar_followers?id[]={frank.id}", pair.alice_token
+    )
+    assert (status, body) == (200, [])
+
+    # Bad input and no token.
+    status, body = await raw(
+        finance, "GET", "/api/v1/accounts/familiar_followers?id[]=abc", pair.alice_token
+    )
+    assert status == 422 and "error" in body
+    status, _ = await raw(finance, "GET", f"/api/v1/accounts/familiar_followers?id[]={frank.id}")
+    assert status == 401

@@ -3,9 +3,12 @@ markers, through Mastodon.py (PROTOCOL.md C19, C28, C34; A5, A8, A9; SECURITY.md
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from mastodon import MastodonNotFoundError
 
+from node.db.models import Marker
 from tests.mastodon.conftest import Pair, call, client, raw, settle
 from tests.mastodon.shapes import check
 
@@ -106,3 +109,29 @@ async def test_markers_saved_and_versioned(pair: Pair) -> None:
         data={"home[last_read_id]": "abc"},
     )  # fmt: skip
     assert status == 422
+
+
+async def test_concurrent_first_marker_is_a_conflict(pair: Pair, db_kind: str) -> None:
+    """Two apps saving the first marker at once: the second gets Mastodon's 409, not a 500,
+    and the marker that won stays as it was (C28)."""
+    if db_kind != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: two saves cannot race")
+    node = pair.finance
+    async with node.ctx.sessions() as session, session.begin():
+        # The other app's save, still open while ours arrives.
+        session.add(Marker(account_id=pair.alice.id, timeline="home", last_read_id="7", version=1))
+        await session.flush()
+        ours = asyncio.create_task(
+            raw(node, "POST", "/api/v1/markers", pair.alice_token, data={"home[last_read_id]": "9"})
+        )
+        await asyncio.sleep(0.5)
+    status, body = await ours
+    assert (status, body) == (409, {"error": "Conflict during update, please try again"})
+    async with node.ctx.sessions() as session:
+        marker = await session.get(Marker, (pair.alice.id, "home"))
+    assert marker is not None and (marker.last_read_id, marker.version) == ("7", 1)
+    # Tried again, it is saved.
+    status, body = await raw(
+        node, "POST", "/api/v1/markers", pair.alice_token, data={"home[last_read_id]": "9"}
+    )
+    assert status == 200 and body["home"]["last_read_id"] == "9" and body["home"]["version"] == 2

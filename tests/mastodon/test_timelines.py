@@ -7,7 +7,10 @@ forget the check.
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
@@ -20,9 +23,10 @@ from node.db.models import Favourite, MediaAttachment, Notification, Status
 from tests.conftest import Node, NodeFactory
 from tests.mastodon.conftest import Pair, call, client, raw, settle
 from tests.mastodon.own_resources import own_resources, snapshot
+from tests.node.rig import PeerFactory, peers, signed_get
 
 VIEWERS = ("anonymous", "stranger", "follower", "mentioned", "author")
-VISIBILITIES = ("public", "unlisted", "private", "direct")
+VISIBILITIES = ("public", "unlisted", "private", "direct", "local")
 
 #: The one table: may this viewer see a post of this visibility?
 MAY_SEE: dict[str, dict[str, bool]] = {
@@ -42,7 +46,20 @@ MAY_SEE: dict[str, dict[str, bool]] = {
         "mentioned": True,
         "author": True,
     },
+    # Kantine's local-only: this node's people, nobody outside (and no anonymous reader).
+    "local": {
+        "anonymous": False,
+        "stranger": True,
+        "follower": True,
+        "mentioned": True,
+        "author": True,
+    },
 }
+#: What a signed ActivityPub GET by a peer's stranger may read (authorized fetch, S22–S23).
+PEER_MAY_SEE = {"public": True, "unlisted": True, "private": False, "direct": False, "local": False}
+#: Timelines that carry public posts carry local-only ones too, for this node's people.
+_TIMELINE_VISIBILITIES = ("public", "local")
+PEER = "127.0.0.4"
 
 
 @dataclass
@@ -53,10 +70,10 @@ class World:
     posts: dict[str, int]
 
 
-async def _world(make_node: NodeFactory) -> World:
+async def _world(make_node: NodeFactory, *, allow: tuple[str, ...] = ()) -> World:
     """alice (author) posts under her public root, once per visibility, mentioning dave;
     carol follows her; erin is a stranger. Each post is liked and tagged."""
-    node = await make_node("finance", "127.0.0.2")
+    node = await make_node("finance", "127.0.0.2", allow=allow)
     alice, alice_token = await node.user("alice")
     _carol, carol_token = await node.user("carol")
     _dave, dave_token = await node.user("dave")
@@ -66,14 +83,21 @@ async def _world(make_node: NodeFactory) -> World:
     root = await call(api.status_post, "Draad #matrix")
     posts = {}
     for visibility in VISIBILITIES:
-        post = await call(
-            api.status_post,
-            f"@dave {visibility} #matrix",
-            in_reply_to_id=root.id,
-            visibility=visibility,
+        # Through the raw API: Mastodon.py does not know Kantine's local-only visibility.
+        status, post = await raw(
+            node,
+            "POST",
+            "/api/v1/statuses",
+            alice_token,
+            data={
+                "status": f"@dave {visibility} #matrix",
+                "in_reply_to_id": str(root.id),
+                "visibility": visibility,
+            },
         )
-        await call(api.status_favourite, post.id)
-        posts[visibility] = int(post.id)
+        assert status == 200, post
+        await call(api.status_favourite, post["id"])
+        posts[visibility] = int(post["id"])
     tokens = {
         "anonymous": None,
         "stranger": erin_token,
@@ -95,12 +119,50 @@ async def _ids(node: Node, path: str, token: str | None) -> set[int]:
     return found
 
 
-async def test_visibility_matrix(make_node: NodeFactory) -> None:
-    world = await _world(make_node)
+@pytest.fixture
+async def peer_factory() -> AsyncIterator[PeerFactory]:
+    """Remote peers on loopback (tests.node.rig), for the ActivityPub GET path."""
+    async with peers() as make:
+        yield make
+
+
+async def _streamed(world: World, token: str, events: list[int], ready: asyncio.Event) -> None:
+    """Collect the ids of every post this viewer's streams deliver until the end marker."""
+    url = world.node.base.replace("http://", "ws://", 1) + "/api/v1/streaming"
+    async with aiohttp.ClientSession() as http, http.ws_connect(url, protocols=(token,)) as ws:
+        for stream, extra in (
+            ("user", {}),
+            ("public", {}),
+            ("public:local", {}),
+            ("hashtag", {"tag": "matrix"}),
+            ("hashtag:local", {"tag": "matrix"}),
+        ):
+            await ws.send_json({"type": "subscribe", "stream": stream, **extra})
+        ready.set()
+        async with asyncio.timeout(10):
+            while True:
+                message = await ws.receive()
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                data = json.loads(message.data)
+                if data.get("event") not in {"update", "status.update"}:
+                    continue
+                entity = json.loads(data["payload"])
+                if "the end" in entity["content"]:
+                    return
+                events.append(int(entity["id"]))
+
+
+async def test_visibility_matrix(make_node: NodeFactory, peer_factory: PeerFactory) -> None:
+    """Every read path against ``MAY_SEE``: REST show, context, history, favourited_by and
+    reblogged_by, the thread, account statuses, timelines, search, streaming — and the
+    ActivityPub GET of each post, unsigned and signed by a peer (authorized fetch)."""
+    peer = await peer_factory(PEER, "zed")
+    world = await _world(make_node, allow=(PEER,))
     node = world.node
     _, me = await raw(node, "GET", "/api/v1/accounts/verify_credentials", world.tokens["author"])
     alice_id = me["id"]
-    failures = []
+    failures: list[tuple[str, str, str, object]] = []
     for viewer in VIEWERS:
         token = world.tokens[viewer]
         thread = await _ids(node, f"/api/v1/statuses/{world.root}/context", token)
@@ -108,6 +170,12 @@ async def test_visibility_matrix(make_node: NodeFactory) -> None:
         public = await _ids(node, "/api/v1/timelines/public?limit=40", token)
         tagged = await _ids(node, "/api/v1/timelines/tag/matrix?limit=40", token)
         home = await _ids(node, "/api/v1/timelines/home", token) if token else set()
+        status, found_by_search = await raw(
+            node, "GET", "/api/v2/search?q=matrix&type=statuses&limit=40", token
+        )
+        searched = (
+            {int(item["id"]) for item in found_by_search["statuses"]} if status == 200 else set()
+        )
         for visibility, post in world.posts.items():
             may = MAY_SEE[visibility][viewer]
             found = {
@@ -132,15 +200,74 @@ async def test_visibility_matrix(make_node: NodeFactory) -> None:
             for path, seen in found.items():
                 if seen != may:
                     failures.append((visibility, viewer, path, seen))
-            # Timelines show a subset of what one may see: the public ones only public posts.
+            # Timelines show a subset of what one may see: the public ones only public posts
+            # (and local-only ones for this node's people).
             for path, ids, expected in (
-                ("public timeline", public, may and visibility == "public"),
-                ("tag timeline", tagged, may and visibility == "public"),
+                ("public timeline", public, may and visibility in _TIMELINE_VISIBILITIES),
+                ("tag timeline", tagged, may and visibility in _TIMELINE_VISIBILITIES),
             ):
                 if (post in ids) != expected:
                     failures.append((visibility, viewer, path, post in ids))
             if post in home and not may:
                 failures.append((visibility, viewer, "home timeline", True))
+            if post in searched and not may:
+                failures.append((visibility, viewer, "search", True))
+            if viewer == "author" and post not in searched:
+                failures.append((visibility, viewer, "search", False))
+
+    # The ActivityPub GET of each post: unsigned never (authorized fetch), signed by a
+    # stranger on a peer only what may leave the node.
+    for visibility, post in world.posts.items():
+        _, entity = await raw(node, "GET", f"/api/v1/statuses/{post}", world.tokens["author"])
+        unsigned = await signed_get(entity["uri"])
+        if unsigned.status != 401:
+            failures.append((visibility, "unsigned peer", "activitypub get", unsigned.status))
+        signed = await signed_get(entity["uri"], peer, "zed")
+        if (signed.status == 200) != PEER_MAY_SEE[visibility]:
+            failures.append((visibility, "peer stranger", "activitypub get", signed.status))
+
+    # Streaming: every viewer with a token listens on the user, public and hashtag streams
+    # while alice posts once more per visibility; nobody may get what they may not see.
+    heard: dict[str, list[int]] = {}
+    listeners = []
+    subscribed = []
+    for viewer in VIEWERS:
+        token = world.tokens[viewer]
+        if token is not None:
+            heard[viewer] = []
+            subscribed.append(asyncio.Event())
+            listeners.append(
+                asyncio.create_task(_streamed(world, token, heard[viewer], subscribed[-1]))
+            )
+    async with asyncio.timeout(10):
+        for event in subscribed:
+            await event.wait()
+    await asyncio.sleep(0.2)  # the subscriptions travel before the posts
+    author = world.tokens["author"]
+    streamed_posts = {}
+    for visibility in VISIBILITIES:
+        status, body = await raw(
+            node,
+            "POST",
+            "/api/v1/statuses",
+            author,
+            data={"status": f"@dave live {visibility} #matrix", "visibility": visibility},
+        )
+        assert status == 200, body
+        streamed_posts[visibility] = int(body["id"])
+    await raw(node, "POST", "/api/v1/statuses", author, data={"status": "the end #matrix"})
+    await asyncio.gather(*listeners)
+    for viewer, delivered in heard.items():
+        for visibility, post in streamed_posts.items():
+            if post in delivered and not MAY_SEE[visibility][viewer]:
+                failures.append((visibility, viewer, "streaming", True))
+            # Everyone hears public and local-only posts (public streams); the follower's user
+            # stream carries the followers-only one.
+            expected = visibility in _TIMELINE_VISIBILITIES or (
+                visibility == "private" and viewer == "follower"
+            )
+            if expected and post not in delivered:
+                failures.append((visibility, viewer, "streaming", False))
     assert failures == []
 
 

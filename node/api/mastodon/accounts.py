@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import and_, func, literal, or_, select, union_all
+from sqlalchemy.orm import aliased
 
 from activitypub.errors import ActivityPubError
 from node.api.mastodon.access import (
@@ -124,6 +125,77 @@ async def relationships(request: web.Request) -> web.StreamResponse:
     ctx = context_of(request)
     async with ctx.sessions() as session:
         return json_response(await relationships_for(session, viewer, ids))
+
+
+_MAX_FAMILIAR = 40
+
+
+async def _account_ids(request: web.Request) -> list[int]:
+    """``id[]`` from the query, or from a JSON body as Mastodon.py sends it even on GET."""
+    raw: list[Any] = request.query.getall("id[]", []) + request.query.getall("id", [])
+    if not raw and request.body_exists and request.content_type == "application/json":
+        try:
+            body = await request.json()
+        except ValueError:
+            raise ApiError(400, "the body is not valid JSON") from None
+        wanted = body.get("id", body.get("id[]", [])) if isinstance(body, dict) else []
+        raw = wanted if isinstance(wanted, list) else [wanted]
+    ids = [str(r) for r in raw]
+    if any(not r.isdigit() or len(r) > 19 for r in ids):
+        raise ApiError(422, "id[] must be account ids")
+    return list(dict.fromkeys(int(r) for r in ids))[:_MAX_FAMILIAR]
+
+
+@routes.get("/api/v1/accounts/familiar_followers")
+async def familiar_followers(request: web.Request) -> web.StreamResponse:
+    """For each ``id[]``: the accounts the caller follows that follow it too (FamiliarFollowers).
+
+    Unknown and suspended accounts are left out; accounts in a block with the caller either
+    way are neither listed nor answered for (an empty list, as if nobody were familiar).
+    """
+    viewer = await signed_in(request, "read:follows", "follow")
+    ids = await _account_ids(request)
+    ctx = context_of(request)
+    me = viewer.id
+    mine = aliased(Follow)
+    theirs = aliased(Follow)
+    blocked = (
+        select(Block.target_account_id)
+        .where(Block.account_id == me)
+        .union(select(Block.account_id).where(Block.target_account_id == me))
+    )
+    async with ctx.sessions() as session:
+        targets = [
+            target
+            for target in (
+                await session.scalars(
+                    select(Account.id).where(
+                        Account.id.in_(ids),
+                        Account.suspended_at.is_(None),
+                        Account.id.not_in(blocked),
+                    )
+                )
+            ).all()
+        ]
+        query = (
+            account_select(theirs.target_account_id.label("familiar_of"))
+            .join(mine, and_(mine.target_account_id == Account.id, mine.account_id == me))
+            .join(theirs, theirs.account_id == Account.id)
+            .where(
+                mine.state == "accepted",
+                theirs.state == "accepted",
+                theirs.target_account_id.in_(targets),
+                Account.id.not_in(blocked),
+            )
+            .order_by(Account.id)
+        )
+        rows = (await session.execute(query)).mappings().all() if targets else []
+    found: dict[int, list[dict[str, Any]]] = {target: [] for target in targets}
+    for row in rows:
+        found[row["familiar_of"]].append(account_entity(row, ctx))
+    return json_response(
+        [{"id": str(target), "accounts": found[target]} for target in ids if target in found]
+    )
 
 
 @routes.get("/api/v1/accounts/{id}")

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from node.api.mastodon.access import context_of, signed_in
 from node.api.mastodon.common import (
@@ -65,14 +66,20 @@ async def save_markers(request: web.Request) -> web.StreamResponse:
     ctx = context_of(request)
     now = datetime.now(UTC)
     out: dict[str, Any] = {}
-    async with ctx.sessions() as session, session.begin():
-        for timeline, last_read_id in given.items():
-            row = await session.get(Marker, (viewer.id, timeline), with_for_update=True)
-            if row is None:
-                row = Marker(account_id=viewer.id, timeline=timeline, version=0)
-                session.add(row)
-            row.last_read_id = last_read_id
-            row.version = (row.version or 0) + 1
-            row.updated_at = now
-            out[timeline] = _entity(row)
+    try:
+        async with ctx.sessions() as session, session.begin():
+            for timeline, last_read_id in given.items():
+                row = await session.get(Marker, (viewer.id, timeline), with_for_update=True)
+                if row is None:
+                    row = Marker(account_id=viewer.id, timeline=timeline, version=0)
+                    session.add(row)
+                row.last_read_id = last_read_id
+                row.version = (row.version or 0) + 1
+                row.updated_at = now
+                await session.flush()
+                out[timeline] = _entity(row)
+    except IntegrityError:
+        # Another app created the same marker at the same moment: Mastodon's answer to a
+        # concurrent update (StaleObjectError) is 409, and the app tries again.
+        raise ApiError(409, "Conflict during update, please try again") from None
     return json_response(out)
