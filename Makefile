@@ -32,6 +32,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.fanout
 	$(BIN)/python -m bench.startup
 	$(BIN)/python -m bench.timeline
+	$(BIN)/python -m bench.startpage --seeded
+	$(BIN)/python -m bench.media
+	$(BIN)/python -m bench.directory --people 100000
 
 # The web pages' gettext catalogues: extract, merge into each language, compile (.mo is committed).
 translations: $(STAMP)
