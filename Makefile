@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench clean translations
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.fanout
 	$(BIN)/python -m bench.startup
 	$(BIN)/python -m bench.timeline
+
+# The web pages' gettext catalogues: extract, merge into each language, compile (.mo is committed).
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F web/babel.cfg -o web/locale/messages.pot --no-location --sort-output --project Kantine .
+	$(BIN)/pybabel update -i web/locale/messages.pot -d web/locale -D messages --no-fuzzy-matching
+	$(BIN)/pybabel compile -d web/locale -D messages --statistics
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-data

@@ -83,6 +83,7 @@ end
 def serve(config: str) -> None:
     """Run the node from *config* like ``kantine serve``, timing each request inside it."""
     from config import load_settings
+    from node.api.mastodon.home import FAST_READS
     from node.app import create_app
 
     settings = load_settings(config)
@@ -103,10 +104,17 @@ def serve(config: str) -> None:
                 timings[kind].append(time.perf_counter() - began)
 
     async def report(request: web.Request) -> web.Response:
-        out = {kind: _percentiles(values) for kind, values in timings.items()}
+        out: dict[str, dict[str, float]] = {
+            kind: _percentiles(values) for kind, values in timings.items()
+        }
+        reads = request.app.get(FAST_READS)
+        if reads is not None:
+            out["cache"] = {"hits": reads.hits, "misses": reads.misses}
         if request.query.get("reset"):
             for values in timings.values():
                 values.clear()
+            if reads is not None:
+                reads.hits = reads.misses = 0
         return web.json_response(out)
 
     app.middlewares.insert(0, timing)
@@ -308,18 +316,23 @@ async def run(args: argparse.Namespace) -> None:
                     cpu0 = process_stats(node.pid).cpu_seconds
                     result = _wrk(base, script, lines, seconds, args.connections)
                     cpu = process_stats(node.pid).cpu_seconds - cpu0
-                    server = (await _timings(http, base))["home"]
+                    timings = await _timings(http, base)
+                    server = timings["home"]
+                    cache = timings.get("cache", {"hits": 0, "misses": 0})
+                    looked = max(1, cache["hits"] + cache["misses"])
                     rows.append([
                         label, f"{result['rps']:,.0f}", result["p50"] / 1000, result["p99"] / 1000,
                         server["p50_ms"], server["p99_ms"],
                         f"{1e6 * cpu / max(1, result['requests']):,.0f}",
+                        f"{100 * cache['hits'] / looked:.0f} %",
                         result["non2xx"] + result["socket_errors"], load,
                     ])  # fmt: skip
                 print(table(
                     f"GET {HOME}?limit=40, {args.people:,} people, pages 1-3, wrk -t1 "
                     f"-c{args.connections}",
                     ["run", "req/s", "client p50 ms", "client p99 ms", "server p50 ms",
-                     "server p99 ms", "server CPU µs/req", "errors", "load avg"],
+                     "server p99 ms", "server CPU µs/req", "JSON cache hits", "errors",
+                     "load avg"],
                     rows,
                 ))  # fmt: skip
                 post_rows = []
@@ -353,8 +366,9 @@ def plans(path: Path) -> None:
     from sqlalchemy.dialects.sqlite import insert
 
     from node.api.mastodon.common import Page
-    from node.api.mastodon.home import _FLAGS, FastReads, feed_query, older_query
-    from node.db.models import Account, Follow, HomeFeedEntry
+    from node.api.mastodon.home import _FLAGS, FastReads, _page_ids, feed_query, older_query
+    from node.api.mastodon.queries import account_columns, status_columns
+    from node.db.models import Account, Follow, HomeFeedEntry, Status
 
     reads = FastReads(str(path))
     db = reads.db
@@ -380,7 +394,16 @@ def plans(path: Path) -> None:
     ):
         sql, defaults = reads._sql(kind, True, page, query)
         show(title, sql, {**defaults, **values, "limit": 40})
-    show("viewer's flags for a page", _FLAGS, [viewer_id, "[1,2]"] * 4)
+    show("viewer's flags for a page", _FLAGS, [viewer_id, "[1,2]"] * _FLAGS.count("json_each"))
+    for title, rows in (
+        ("cache miss: statuses of a page", select(*status_columns(Status, "s_"))),
+        ("cache miss: their authors, with counts", select(*account_columns(Account, "a_"))),
+    ):
+        table_id = Status.id if "statuses" in title else Account.id
+        compiled = rows.where(table_id.in_(_page_ids())).compile(
+            dialect=reads._dialect, compile_kwargs={"render_postcompile": True}
+        )
+        show(title, str(compiled), {**compiled.params, "ids": "[1,2]"})
     followers = (
         select(Follow.account_id, literal(1))
         .join(Account, Account.id == Follow.account_id)
@@ -420,7 +443,7 @@ def main() -> None:
     parser.add_argument("--statuses", type=int, default=Scale.statuses)
     parser.add_argument("--people", type=int, default=5000, help="distinct readers")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--warmup", type=int, default=10, help="seconds")
+    parser.add_argument("--warmup", type=int, default=15, help="seconds")
     parser.add_argument("--duration", type=int, default=20, help="seconds")
     parser.add_argument("--posts", type=int, default=300)
     parser.add_argument("--plans", action="store_true", help="print the query plans only")

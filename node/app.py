@@ -16,13 +16,13 @@ from activitypub.keys import load_private_key
 from activitypub.sanitize import HtmlSanitizer
 from config import Settings
 from node.api import c2s, discovery, federation
-from node.api import directory as directory_api
 from node.api.mastodon import accounts as mastodon_accounts
 from node.api.mastodon import apps as mastodon_apps
 from node.api.mastodon import authorize as mastodon_authorize
 from node.api.mastodon import conversations as mastodon_conversations
 from node.api.mastodon import curation as mastodon_curation
 from node.api.mastodon import filters as mastodon_filters
+from node.api.mastodon import filters_v1 as mastodon_filters_v1
 from node.api.mastodon import follow_requests as mastodon_follow_requests
 from node.api.mastodon import instance as mastodon_instance
 from node.api.mastodon import lists as mastodon_lists
@@ -53,9 +53,7 @@ from node.appkeys import (
     STREAMS,
 )
 from node.auth.runtime import AuthRuntime
-from node.db.engine import create_engine, migrate, sessionmaker_for
-from node.directory.inbox import directory_handlers, profile_screen
-from node.directory.lifecycle import start_directory, stop_directory
+from node.db.engine import checkpoint_forever, create_engine, migrate, sessionmaker_for
 from node.federation.actors import ActorResolver
 from node.federation.delivery import DeliveryWorker
 from node.federation.documents import Urls
@@ -88,6 +86,7 @@ MASTODON_ROUTES: tuple[web.RouteTableDef, ...] = (
     mastodon_lists.routes,
     mastodon_conversations.routes,
     mastodon_filters.routes,
+    mastodon_filters_v1.routes,
     mastodon_scheduled.routes,
     mastodon_muting.routes,
     mastodon_placeholders.routes,
@@ -216,14 +215,18 @@ def create_app(
             else None,
         )
         directory = None
+        handlers = screen = None
         if settings.node.role == "directory":
-            # The who-is-who (issue 5): profiles pushed to the inbox land in the graph.
+            # The who-is-who (issue 5): profiles pushed to the inbox land in the graph. Imported
+            # here: rdflib and Oxigraph cost a department node ~30 MB it has no use for.
+            from node.directory.inbox import directory_handlers, profile_screen
+            from node.directory.lifecycle import start_directory
+
             directory = await start_directory(
                 app, settings, client=client, signer=lambda: signer, sanitizer=sanitizer
             )
-        processor = InboxProcessor(
-            ctx, lease=lease, handlers=None if directory is None else directory_handlers(directory)
-        )
+            handlers, screen = directory_handlers(directory), profile_screen(directory)
+        processor = InboxProcessor(ctx, lease=lease, handlers=handlers)
         app[ENGINE] = engine
         app[CONTEXT] = ctx
         app[PROCESSOR] = processor
@@ -233,14 +236,14 @@ def create_app(
             policy,
             window=timedelta(seconds=settings.federation.signature_window_seconds),
             on_stored=processor.wake,
-            screen=None if directory is None else profile_screen(directory),
+            screen=screen,
         )
         tasks = [
             asyncio.create_task(_refresh_policy(policy, ctx), name="policy-refresh"),
             asyncio.create_task(streams.run(), name="stream-bus"),
         ]
         # Scheduled posts are rows; the worker publishes them when due (tests step it).
-        scheduler = app[mastodon_scheduled.SCHEDULER] = Scheduler(ctx)
+        scheduler = app[mastodon_scheduled.SCHEDULER] = Scheduler(ctx, app[MEDIA])
         if run_workers:
             tasks.append(asyncio.create_task(processor.run(), name="inbox-worker"))
             tasks.append(asyncio.create_task(delivery.run(), name="delivery-worker"))
@@ -249,6 +252,7 @@ def create_app(
         # The home timeline reads SQLite with plain sqlite3 (node.api.mastodon.home).
         if (reads := open_fast_reads(settings.database_url)) is not None:
             app[FAST_READS] = reads
+            tasks.append(asyncio.create_task(checkpoint_forever(engine), name="wal-checkpoint"))
         log.info(
             "node %s ready (%s, federation %s)",
             domain,
@@ -263,6 +267,8 @@ def create_app(
                 await task
         await app[INBOX].close()
         if directory is not None:
+            from node.directory.lifecycle import stop_directory
+
             await stop_directory(app)
         await http.close()
         if reads is not None:
@@ -271,6 +277,8 @@ def create_app(
 
     app.cleanup_ctx.append(resources)
     if settings.node.role == "directory":
+        from node.api import directory as directory_api
+
         # Org-wide handles first; the node's own WebFinger answers everything else.
         app.add_routes(directory_api.webfinger_routes)
         app.add_routes(directory_api.routes)
@@ -288,4 +296,8 @@ def create_app(
     app.add_routes(mastodon_instance.routes)
     for table in MASTODON_ROUTES:
         app.add_routes(table)
+    # The node's own web pages (issue 6): the composition root is the one place node meets web.
+    import web as web_pages
+
+    web_pages.setup(app)
     return app

@@ -18,6 +18,7 @@ from node.api.common import error
 from node.appkeys import CONTEXT, SETTINGS
 from node.db.models import Account, Status
 from node.services.accounts import INSTANCE_USERNAME, local_account
+from node.services.node_settings import get_description
 
 __all__ = ["routes"]
 
@@ -97,6 +98,7 @@ async def nodeinfo(request: web.Request) -> web.StreamResponse:
             .select_from(Status)
             .where(Status.local.is_(True), Status.reblog_of_id.is_(None))
         )
+        description = await get_description(session, settings.node.description)
     document = nodeinfo_document(
         version,
         software_name="kantine",
@@ -108,7 +110,7 @@ async def nodeinfo(request: web.Request) -> web.StreamResponse:
         local_posts=posts or 0,
         metadata={
             "nodeName": settings.node.name,
-            "nodeDescription": settings.node.description,
+            "nodeDescription": description,
             "role": settings.node.role,
         },
     )

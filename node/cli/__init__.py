@@ -137,6 +137,12 @@ def _parser() -> _Parser:
     create.add_argument("--bot", action="store_true", help="an automated account (type Service)")
     create.add_argument("--display-name", metavar="NAME", help="shown instead of the user name")
     _command(users, "list", "list this node's people and bots", "accounts", "run_users_list")
+    reset = _command(
+        users, "reset-link", "print a one-time password reset link (valid 24 hours)",
+        "accounts", "run_users_reset_link",
+    )  # fmt: skip
+    reset.add_argument("username", metavar="NAME")
+
     remove = _command(
         users, "delete", "remove a person: posts tombstoned, Delete sent to peers and the directory",
         "directory", "run_users_delete",

@@ -8,6 +8,7 @@ import getpass
 import sys
 
 from config import Settings
+from node.auth.password_changes import RESET_LIFETIME, issue_reset, reset_url
 from node.auth.passwords import MIN_PASSWORD_LENGTH, PasswordPolicyError
 from node.auth.tokens import ScopeError, issue_token
 from node.cli.database import open_database
@@ -21,7 +22,7 @@ from node.services.accounts import (
     local_account,
 )
 
-__all__ = ["run_tokens_create", "run_users_create", "run_users_list"]
+__all__ = ["run_tokens_create", "run_users_create", "run_users_list", "run_users_reset_link"]
 
 
 def _password(args: argparse.Namespace) -> str | None:
@@ -121,4 +122,31 @@ def run_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
     """``kantine tokens create NAME``: the token alone on stdout, so scripts can capture it."""
     token = asyncio.run(_create_token(settings, args.config_path, args))
     print(token)
+    return 0
+
+
+async def _reset_link(settings: Settings, config: str, username: str) -> str:
+    domain = settings.node.domain.lower()
+    async with (
+        open_database(settings, config) as sessions,
+        sessions() as session,
+        session.begin(),
+    ):
+        account = await local_account(session, domain, username)
+        if account is None or account.actor_type == "Application":
+            raise CommandError(f"no user {username!r} on {domain}")
+        if account.suspended_at is not None:
+            raise CommandError(f"{account.username} is suspended: unsuspend them first")
+        return reset_url(settings.base_url, await issue_reset(session, account))
+
+
+def run_users_reset_link(args: argparse.Namespace, settings: Settings) -> int:
+    """``kantine users reset-link NAME``: the link alone on stdout; older links stop working."""
+    link = asyncio.run(_reset_link(settings, args.config_path, args.username))
+    print(link)
+    hours = int(RESET_LIFETIME.total_seconds() // 3600)
+    print(
+        f"note: the link works once, for {hours} hours; give it to {args.username} privately",
+        file=sys.stderr,
+    )
     return 0

@@ -278,6 +278,10 @@ Kantine demo is running. Ctrl-C stops both nodes; data stays in {_shown(root)}/.
 People (alice follows bob across the nodes; hanna follows alice):
 {people}
 
+Open the web pages in a browser and log in with a name and password above:
+  {finance.base}/login   (alice: post, and see bob's replies arrive live)
+  {hr.base}/login   (bob)
+
 Try:
   # WebFinger and an actor document
   curl '{finance.base}/.well-known/webfinger?resource=acct:alice@{finance.domain}'

@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from urllib.parse import urlsplit
 
 from config import Settings
 from node.cli.database import open_database
 from node.cli.errors import CommandError
 from node.cli.tables import age, render_table, timestamp
 from node.federation.delivery_admin import delivery_report, list_failed, retry_failed, retry_now
-from node.federation.policy import list_peers, set_peer
+from node.federation.policy import list_peers, parse_host, set_peer
 
 __all__ = ["run_deliveries", "run_peer_decision", "run_peers_list"]
 
@@ -21,13 +20,10 @@ _STATES = {"allow": "allowed", "deny": "denied", "forget": None}
 
 def _host(text: str) -> str:
     """A host (``hr.example.org`` or ``127.0.0.3:8001``); a pasted URL is reduced to its host."""
-    text = text.strip()
-    if "://" in text:
-        text = urlsplit(text).netloc
-    host = text.strip("/").lower()
-    if not host or any(c in host for c in "/ @?#"):
-        raise CommandError(f"not a host name: {text!r} (expected e.g. hr.example.org)")
-    return host
+    try:
+        return parse_host(text)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
 
 
 async def _decide(settings: Settings, config: str, host: str, state: str | None) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "Account",
+    "AccountPreference",
     "AuthorizationCode",
     "Base",
     "Block",
@@ -43,13 +44,18 @@ __all__ = [
     "MediaAttachment",
     "Mention",
     "Mute",
+    "NodeSetting",
     "Notification",
+    "NotificationOptOut",
     "OAuthApp",
     "OutboxActivity",
+    "PasswordReset",
     "Peer",
     "Pin",
     "Profile",
+    "RecoveryCode",
     "ScheduledStatus",
+    "SiteLink",
     "Status",
     "StatusEdit",
     "StatusTag",
@@ -57,8 +63,10 @@ __all__ = [
     "ThreadMute",
     "Token",
     "Tombstone",
+    "TwoFactor",
     "UTCDateTime",
     "UserList",
+    "WebSession",
 ]
 
 
@@ -723,4 +731,127 @@ class Profile(Base):
     free_fields_json: Mapped[str] = mapped_column(Text, default="[]")
     #: The field names a person chose for structured fields ({"department": "Afdeling"}).
     labels_json: Mapped[str] = mapped_column(Text, default="{}")
+    updated_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+# -- The node's own web pages (issue 6) ----------------------------------------------------
+
+
+class WebSession(Base):
+    """A browser signed in to the web pages; the cookie holds a secret, the row its SHA-256.
+
+    ``method`` names how the person signed in (``password`` now; single sign-on later), so a
+    second way in adds rows, not columns.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    method: Mapped[str] = mapped_column(String(32), default="password")
+    #: The CSRF secret of this session's forms (rotated with the session, ASVS 3.2.1).
+    csrf_secret: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+    last_seen_at: Mapped[datetime] = mapped_column(default=_now)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class SiteLink(Base):
+    """One link on the start page, the intranet's front door (set by the admin)."""
+
+    __tablename__ = "site_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    label: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(2048))
+    description: Mapped[str] = mapped_column(String(255), default="")
+
+
+# --- Settings and admin pages (issue 6, web-B): resets, two-factor, preferences -------------
+
+
+class PasswordReset(Base):
+    """An admin-issued, single-use password reset link; only the token's SHA-256 is kept."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The admin who issued it (None for ``kantine users reset-link``).
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class TwoFactor(Base):
+    """A person's TOTP secret (RFC 6238); ``enabled_at`` is empty until a code confirmed it."""
+
+    __tablename__ = "two_factor"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: Base32. Kept as is: the only key to encrypt it with would sit in the same database.
+    secret: Mapped[str] = mapped_column(String(64))
+    enabled_at: Mapped[datetime | None]
+    #: The last time step accepted, so a code is never accepted twice (RFC 6238 §5.2).
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class RecoveryCode(Base):
+    """A single-use two-factor recovery code; only its SHA-256 is kept."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    digest: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None]
+
+
+class AccountPreference(Base):
+    """A local person's own choices kept with the account (the page language)."""
+
+    __tablename__ = "account_preferences"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: ``nl`` or ``en``; None follows the browser.
+    language: Mapped[str | None] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class NotificationOptOut(Base):
+    """A kind of notification (``favourite``, ``reblog`` …) a local person chose not to get."""
+
+    __tablename__ = "notification_opt_outs"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    type: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class NodeSetting(Base):
+    """A node-wide value the admin set on the admin pages (``description``), over the config."""
+
+    __tablename__ = "node_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=_now)

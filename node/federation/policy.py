@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
 
@@ -12,7 +13,7 @@ from config import FederationSettings
 from node.db.engine import AsyncSession, Sessions
 from node.db.models import Peer
 
-__all__ = ["FederationPolicy", "PeerDecision", "list_peers", "set_peer"]
+__all__ = ["FederationPolicy", "PeerDecision", "list_peers", "parse_host", "set_peer"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,23 @@ class PeerDecision:
     host: str
     state: str
     source: str
+
+
+def parse_host(text: str) -> str:
+    """A peer host as the admin typed it (``hr.example.org``, ``127.0.0.3:8001``, or a pasted URL).
+
+    ``ValueError`` names what is wrong; the CLI and the admin pages share this check.
+    """
+    text = text.strip()
+    if "://" in text:
+        try:
+            text = urlsplit(text).netloc
+        except ValueError:
+            raise ValueError(f"not a host name: {text!r} (expected e.g. hr.example.org)") from None
+    host = text.strip("/").lower()
+    if not host or len(host) > 255 or any(c in host for c in "/ @?#\\") or not host.isprintable():
+        raise ValueError(f"not a host name: {text!r} (expected e.g. hr.example.org)")
+    return host
 
 
 async def set_peer(session: AsyncSession, host: str, state: str | None) -> None:

@@ -6,20 +6,25 @@ Mastodon (about 800 entries per home feed in Redis), Kantine keeps the newest
 ``node.home_feed_size`` entries per account and reads older pages of the home timeline
 from the statuses of the people one follows (``node.api.mastodon.timelines``).
 
-Trimming a feed costs one walk down its index to the ``keep``-th entry, so a post trims
-the feeds it reached only now and then (every ``trim_every(keep)``-th post, by its id):
-feeds hold ``keep`` entries plus a few that arrived since their last trim.
+Trimming a feed costs one walk down its index to the ``keep``-th entry, so a post does not
+trim all the feeds it reached: it trims a rotating share of them, one in
+``trim_every(keep)`` (every one for feeds under 50 entries), picked by the post's id.
+The cost per post stays small and even (no post pays for all 200 feeds), and each feed
+holds ``keep`` entries plus the few that arrived since its last trim. The inbox worker,
+which applies posts in the background, trims all the feeds a post reached for one post
+in ``trim_every(keep)`` instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, func, literal, select, union
+from sqlalchemy import Table, bindparam, delete, func, select
 from sqlalchemy.orm import aliased
 
 from node.db.engine import AsyncSession
-from node.db.models import Follow, HomeFeedEntry
+from node.db.models import Account, Follow, HomeFeedEntry
 
 __all__ = ["DEFAULT_HOME_FEED_SIZE", "due_for_trim", "feed_floor", "trim_every", "trim_feeds"]
 
@@ -33,32 +38,51 @@ def trim_every(keep: int) -> int:
 
 
 def due_for_trim(status_id: int, keep: int) -> bool:
-    """Whether the post *status_id* trims the feeds it reached (never when *keep* is 0: no cap)."""
+    """Whether the post *status_id* trims every feed it reached (the inbox worker's way)."""
     return keep > 0 and status_id % trim_every(keep) == 0
 
 
-async def trim_feeds(session: AsyncSession, author_id: int, keep: int) -> int:
-    """Cut the feeds of *author_id* and its accepted followers to their newest *keep* entries.
+async def trim_feeds(
+    session: AsyncSession,
+    author_id: int,
+    keep: int,
+    *,
+    turn: int | None = None,
+    readers: Sequence[int] | None = None,
+) -> int:
+    """Cut feeds of *author_id* and its accepted followers to their newest *keep* entries.
 
-    Two statements: one finds each feed's ``keep``-th newest entry (one index walk per
-    feed), one deletes what is older. Returns how many feeds were cut.
+    With *turn* (a post's id), only the share of the feeds whose turn it is; without, all.
+    *readers* are the feeds the post reached, if the caller knows them (fan-out returns
+    them); otherwise they are looked up. Then two statements: each chosen feed's
+    ``keep``-th newest entry (one index walk per feed), and one delete per cut feed.
+    Returns how many feeds were cut.
     """
-    readers = union(
-        select(Follow.account_id.label("account_id")).where(
-            Follow.target_account_id == author_id, Follow.state == "accepted"
-        ),
-        select(literal(author_id).label("account_id")),
-    ).subquery()
+    if keep <= 0:
+        return 0
+    if readers is None:
+        followers = await session.scalars(
+            select(Follow.account_id).where(
+                Follow.target_account_id == author_id, Follow.state == "accepted"
+            )
+        )
+        readers = [*followers, author_id]
+    chosen = sorted(set(readers))
+    if turn is not None:
+        every = trim_every(keep)
+        chosen = chosen[turn % every :: every]
+    if not chosen:
+        return 0
     inner = aliased(HomeFeedEntry)
     cut = (
         select(inner.status_id)
-        .where(inner.account_id == readers.c.account_id)
+        .where(inner.account_id == Account.id)
         .order_by(inner.status_id.desc())
         .offset(keep - 1)
         .limit(1)
         .scalar_subquery()
     )
-    rows = (await session.execute(select(readers.c.account_id, cut.label("cut")))).all()
+    rows = (await session.execute(select(Account.id, cut).where(Account.id.in_(chosen)))).all()
     cuts = [{"a": account_id, "c": value} for account_id, value in rows if value is not None]
     if not cuts:
         return 0

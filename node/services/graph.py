@@ -34,6 +34,7 @@ from node.db.models import (
     HomeFeedEntry,
     ListMember,
     Notification,
+    NotificationOptOut,
     Status,
     UserList,
     UTCDateTime,
@@ -73,7 +74,7 @@ async def notify(
     """Tell a local *recipient* about something *sender* did, once per event."""
     if not recipient.local or recipient.id == sender.id:
         return
-    # One statement: the block check (either direction) is part of the INSERT.
+    # One statement: the block check (either direction) and the opt-out are part of the INSERT.
     notification_id = new_id()
     row = select(
         literal(notification_id, BigInteger()),
@@ -82,7 +83,13 @@ async def notify(
         literal(sender.id, BigInteger()),
         literal(status_id, BigInteger()),
         literal(datetime.now(UTC), UTCDateTime()),
-    ).where(~exists().where(_blocks_between(recipient.id, sender.id)))
+    ).where(
+        ~exists().where(_blocks_between(recipient.id, sender.id)),
+        # A kind the recipient turned off in their settings is never created.
+        ~exists().where(
+            NotificationOptOut.account_id == recipient.id, NotificationOptOut.type == kind
+        ),
+    )
     columns = ["id", "account_id", "type", "from_account_id", "status_id", "created_at"]
     await session.execute(insert_ignore(session, Notification).from_select(columns, row))
     record(session, "notification", notification_id)  # a blocked one is simply not found

@@ -81,7 +81,9 @@ def _encode(
     if fmt == "JPEG":
         if image.mode not in {"RGB", "L"}:
             image = image.convert("RGB")
-        image.save(out, "JPEG", quality=85, optimize=True)
+        # No ``optimize``: Pillow then encodes the whole picture in one call that holds the
+        # GIL, and the event loop stalls for as long (bench/media.py measured 740 ms).
+        image.save(out, "JPEG", quality=85)
     elif fmt == "GIF" and frames:
         image.save(
             out, "GIF", save_all=True, append_images=frames, loop=0, duration=duration or 100

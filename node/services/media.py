@@ -17,19 +17,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 
 from node.db.engine import AsyncSession, Sessions
 from node.db.models import MediaAttachment
 from node.ids import new_id
-from node.services.images import ImageError, Processed, Purpose, process_image
+
+if TYPE_CHECKING:
+    from node.services.images import Processed, Purpose
 
 __all__ = [
     "MAX_ATTACHMENTS",
     "MediaError",
     "MediaStore",
+    "apply_attributes",
     "attach_media",
     "attachment_document",
     "link_media",
@@ -103,10 +106,11 @@ class MediaStore:
             for name, encoded in zip(names, (processed.original, processed.preview), strict=True):
                 final = self.path(name)
                 partial = final.with_suffix(final.suffix + ".part")
+                written.append(partial)
                 partial.write_bytes(encoded.data)
                 os.replace(partial, final)
                 written.append(final)
-        except OSError:
+        except OSError:  # a full disk, say: take back whatever was written
             for path in written:
                 path.unlink(missing_ok=True)
             raise
@@ -120,6 +124,7 @@ class MediaStore:
                     self.path(name).unlink(missing_ok=True)
 
     def check_description(self, description: str | None) -> str | None:
+        """Alt text within ``media.description_limit`` (422 otherwise); blank means none."""
         if description is None:
             return None
         if len(description) > self.description_limit:
@@ -137,6 +142,28 @@ class MediaStore:
             )
         for m in rows:
             self.remove(m.file_name, m.preview_name)
+
+    async def replaced(
+        self, session: AsyncSession, account_id: int, new: Iterable[MediaAttachment]
+    ) -> list[MediaAttachment]:
+        """Delete the rows of the avatar and header that *new* ones replace; returns them so
+        their files can be removed once the transaction has committed (:meth:`remove`)."""
+        old: list[MediaAttachment] = []
+        for media in new:
+            old += (
+                await session.execute(
+                    select(MediaAttachment).where(
+                        MediaAttachment.account_id == account_id,
+                        MediaAttachment.purpose == media.purpose,
+                        MediaAttachment.id != media.id,
+                    )
+                )
+            ).scalars()
+        if old:
+            await session.execute(
+                delete(MediaAttachment).where(MediaAttachment.id.in_([m.id for m in old]))
+            )
+        return old
 
     async def store_upload(
         self,
@@ -156,6 +183,9 @@ class MediaStore:
         if len(data) > self.max_bytes:
             raise MediaError(413, f"the file is larger than {self.max_bytes} bytes")
         description = self.check_description(description)
+        # Imported on the first upload: Pillow is memory an idle node need not hold.
+        from node.services.images import ImageError, process_image
+
         try:
             processed = await asyncio.to_thread(
                 process_image, data, max_pixels=self.max_pixels, purpose=purpose
@@ -295,3 +325,20 @@ def remote_media_rows(statuses: Iterable[Mapping[str, Any]]) -> list[dict[str, A
                 }
             )
     return rows
+
+
+def apply_attributes(
+    store: MediaStore, media: Sequence[MediaAttachment], attributes: Mapping[str, Mapping[str, str]]
+) -> None:
+    """Set the alt text and focal point of posted *media* from a status edit's
+    ``media_attributes`` (by media id); naming media the post does not have is a 422."""
+    by_id = {str(m.id): m for m in media}
+    unknown = [i for i in attributes if i not in by_id]
+    if unknown:
+        raise MediaError(422, f"media_attributes name media the post lacks: {', '.join(unknown)}")
+    for media_id, changes in attributes.items():
+        row = by_id[media_id]
+        if "description" in changes:
+            row.description = store.check_description(changes["description"])
+        if changes.get("focus"):
+            row.focus_x, row.focus_y = parse_focus(changes["focus"])

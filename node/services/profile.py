@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 
 from activitypub.contexts import default_context
+from activitypub.sanitize import html_to_plain
 from node.db.engine import AsyncSession
 from node.db.models import (
     Account,
@@ -67,12 +68,18 @@ __all__ = [
     "directory_inbox",
     "label_attribute",
     "load_profile",
+    "note_source",
     "person_document",
     "push_person",
     "remove_person",
 ]
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+
+
+def note_source(summary_html: str) -> str:
+    """The plain text of a stored note, for an edit form (paragraphs and line breaks kept)."""
+    return html_to_plain(summary_html)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,9 +21,16 @@ from sqlalchemy import func, select
 
 from activitypub.errors import ActivityPubError
 from node.db.engine import AsyncSession
-from node.db.models import Account, ScheduledStatus, Status
+from node.db.models import Account, MediaAttachment, ScheduledStatus, Status
 from node.ids import new_id
 from node.services.context import NodeContext
+from node.services.media import (
+    MediaError,
+    MediaStore,
+    attach_media,
+    attachment_document,
+    link_media,
+)
 from node.services.statuses import MAX_TEXT, VISIBILITIES, PostError, post_status
 from node.services.visibility import can_see
 
@@ -34,6 +41,7 @@ __all__ = [
     "PostParams",
     "ScheduleError",
     "Scheduler",
+    "check_media",
     "schedule_post",
 ]
 
@@ -44,6 +52,7 @@ MIN_DELAY = timedelta(minutes=5)
 TOTAL_LIMIT = 300
 DAILY_LIMIT = 25
 _POLL_SECONDS = 5.0
+_KEY_LIFETIME = timedelta(hours=1)
 
 Clock = Callable[[], datetime]
 
@@ -69,12 +78,14 @@ class PostParams:
     idempotency: str | None = None
     #: The client that scheduled it: its OAuth app, or for a ``kantine tokens`` token the token.
     application_id: int | None = None
+    #: The author's uploads to attach when it is published, in order.
+    media_ids: tuple[int, ...] = ()
 
     def check(self) -> None:
         """The checks ``post_status`` makes, made now so a bad post is refused at once."""
         if self.visibility not in VISIBILITIES:
             raise ScheduleError(f"visibility must be one of {', '.join(VISIBILITIES)}")
-        if not self.text.strip():
+        if not self.text.strip() and not self.media_ids:
             raise ScheduleError("a post needs some text")
         if len(self.text) > MAX_TEXT or len(self.spoiler_text) > 500:
             raise ScheduleError(
@@ -82,11 +93,12 @@ class PostParams:
             )
 
     def to_json(self) -> str:
-        return json.dumps(self.__dict__, ensure_ascii=False)
+        return json.dumps({**self.__dict__, "media_ids": list(self.media_ids)}, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, raw: str) -> PostParams:
         data: dict[str, Any] = json.loads(raw)
+        data["media_ids"] = tuple(int(i) for i in data.get("media_ids") or ())
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
@@ -128,10 +140,22 @@ async def schedule_post(
     *,
     now: datetime | None = None,
 ) -> ScheduledStatus:
-    """Store a post to publish at *when* (≥ 5 minutes ahead); ScheduleError otherwise."""
+    """Store a post to publish at *when* (≥ 5 minutes ahead); ScheduleError otherwise.
+
+    A retry with the same ``Idempotency-Key`` within an hour gets the post it scheduled.
+    """
     now = now or _system_clock()
     when = _check_time(when, now)
     params.check()
+    if params.idempotency:
+        for earlier in await session.scalars(
+            select(ScheduledStatus).where(
+                ScheduledStatus.account_id == account_id,
+                ScheduledStatus.created_at > now - _KEY_LIFETIME,
+            )
+        ):
+            if PostParams.from_json(earlier.params_json).idempotency == params.idempotency:
+                return earlier
     await check_limits(session, account_id, when)
     row = ScheduledStatus(
         id=new_id(now),
@@ -154,11 +178,24 @@ async def reschedule(
     row.scheduled_at = when
 
 
+async def check_media(
+    session: AsyncSession, store: MediaStore, account_id: int, media_ids: Sequence[int]
+) -> None:
+    """The uploads must be the author's and not yet posted (as for posting now), or 422."""
+    try:
+        await attach_media(session, store, account_id, [str(i) for i in media_ids])
+    except MediaError as exc:
+        raise ScheduleError(exc.message) from None
+
+
 class Scheduler:
     """Publishes due scheduled posts: ``run`` in the background, ``run_once`` in tests."""
 
-    def __init__(self, ctx: NodeContext, *, clock: Clock = _system_clock) -> None:
+    def __init__(
+        self, ctx: NodeContext, media: MediaStore, *, clock: Clock = _system_clock
+    ) -> None:
         self.ctx = ctx
+        self.media = media
         self.clock = clock
         self._wake = asyncio.Event()
 
@@ -213,6 +250,7 @@ class Scheduler:
                 session, parent, author.id, viewer_local=True
             ):
                 parent = None  # deleted or no longer visible: post it on its own, as Mastodon
+        media = await self._media(session, author, params.media_ids, row.id)
         try:
             status = await post_status(
                 self.ctx,
@@ -224,8 +262,22 @@ class Scheduler:
                 sensitive=params.sensitive,
                 in_reply_to=parent,
                 language=params.language,
+                attachments=[attachment_document(self.media, m) for m in media],
             )
         except (PostError, ActivityPubError) as exc:
             log.warning("scheduled post %d of %s not published: %s", row.id, author.username, exc)
             return
+        await link_media(session, status.id, media)
         log.info("scheduled post %d of %s published as %d", row.id, author.username, status.id)
+
+    async def _media(
+        self, session: AsyncSession, author: Account, media_ids: Sequence[int], row_id: int
+    ) -> list[MediaAttachment]:
+        """The uploads still free to attach; one posted or deleted meanwhile is left out."""
+        found: list[MediaAttachment] = []
+        for media_id in media_ids:
+            try:
+                found += await attach_media(session, self.media, author.id, [str(media_id)])
+            except MediaError as exc:
+                log.warning("scheduled post %d: media %d left out: %s", row_id, media_id, exc)
+        return found

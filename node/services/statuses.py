@@ -32,7 +32,7 @@ from node.ids import new_id
 from node.services.context import NodeContext
 from node.services.conversations import forget_direct, track_direct
 from node.services.events import record
-from node.services.feeds import due_for_trim, trim_feeds
+from node.services.feeds import trim_feeds
 from node.services.graph import insert_ignore, notify
 from node.services.tags import link_tags
 from node.services.text import render_text
@@ -95,11 +95,12 @@ async def fan_out(
     """Put *status* into the home feeds of the local people who may see it (fan-out on write).
 
     Followers count only when their follow was accepted (SECURITY.md row 10); direct and
-    limited posts go to the mentioned local people only. With *keep*, the feeds reached are
-    trimmed to their newest *keep* entries now and then (``node.services.feeds``).
+    limited posts go to the mentioned local people only. With *keep*, a share of the feeds
+    reached is trimmed to their newest *keep* entries (``node.services.feeds``).
     """
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    reached: list[int] = []
     if status.visibility not in {"direct", "limited"}:
         followers = (
             select(Follow.account_id, literal(status.id))
@@ -110,11 +111,13 @@ async def fan_out(
                 Account.local.is_(True),
             )
         )
-        await session.execute(
+        result = await session.execute(
             insert(HomeFeedEntry)
             .from_select(["account_id", "status_id"], followers)
             .on_conflict_do_nothing()
+            .returning(HomeFeedEntry.account_id)
         )
+        reached = list(result.scalars())
     owners = [*mentioned_ids] if status.visibility in {"direct", "limited"} else []
     if status.local:
         owners.append(status.account_id)
@@ -123,8 +126,9 @@ async def fan_out(
             insert_ignore(session, HomeFeedEntry),
             [{"account_id": a, "status_id": status.id} for a in dict.fromkeys(owners)],
         )
-    if status.visibility not in {"direct", "limited"} and due_for_trim(status.id, keep):
-        await trim_feeds(session, status.account_id, keep)
+    if keep and status.visibility not in {"direct", "limited"}:
+        readers = [*reached, status.account_id] if status.local else reached
+        await trim_feeds(session, status.account_id, keep, turn=status.id, readers=readers)
     if status.visibility == "direct":
         await track_direct(session, [status.id])
 

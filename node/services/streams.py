@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import func, literal, literal_column, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql.elements import ColumnClause
 
 from node.db.engine import Sessions
-from node.db.models import Account, Notification, Status, Token
+from node.db.models import Account, Notification, Status, Token, WebSession
 from node.services.events import KINDS, EventKind, StreamEvent
 
 __all__ = ["CHANNEL", "Listener", "StreamBus"]
@@ -50,6 +50,8 @@ class Listener:
     """One open stream: the events for it, and whether its token still holds."""
 
     token_id: int
+    #: A browser session of the web pages, checked instead of a token (``token_id`` is then 0).
+    web_session_id: int | None = None
     queue: asyncio.Queue[StreamEvent] = field(default_factory=lambda: asyncio.Queue(maxsize=_QUEUE))
     revoked: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -97,9 +99,9 @@ class StreamBus:
 
     # -- consumers ---------------------------------------------------------------------
 
-    def listen(self, token_id: int) -> Listener:
-        """Open a listener for a stream authorised by *token_id*."""
-        listener = Listener(token_id)
+    def listen(self, token_id: int, *, web_session_id: int | None = None) -> Listener:
+        """Open a listener for a stream authorised by *token_id* (or a web session)."""
+        listener = Listener(token_id, web_session_id)
         self._listeners.add(listener)
         return listener
 
@@ -185,9 +187,32 @@ class StreamBus:
                     )
                 ).scalars()
             )
+            sessions = {
+                listener.web_session_id
+                for listener in self._listeners
+                if listener.web_session_id is not None
+            }
+            live = set()
+            if sessions:
+                live = set(
+                    (
+                        await session.execute(
+                            select(WebSession.id)
+                            .join(Account, Account.id == WebSession.account_id)
+                            .where(
+                                WebSession.id.in_(sessions),
+                                WebSession.revoked_at.is_(None),
+                                Account.suspended_at.is_(None),
+                            )
+                        )
+                    ).scalars()
+                )
         for listener in list(self._listeners):
             # A stream opened while the query ran is checked next time, not taken for revoked.
-            if listener.token_id in wanted and listener.token_id not in valid:
+            if listener.web_session_id is not None:
+                if listener.web_session_id in sessions and listener.web_session_id not in live:
+                    listener.revoked.set()
+            elif listener.token_id in wanted and listener.token_id not in valid:
                 listener.revoked.set()
 
     async def _poll(self) -> None:
@@ -206,17 +231,20 @@ class StreamBus:
                 }
                 return
             for model, kind in sources:
+                direct = model.visibility == "direct" if model is Status else literal(False)
                 rows = (
                     await session.execute(
-                        select(rowid, model.id)
+                        select(rowid, model.id, direct)
                         .where(rowid > self._cursors[kind])
                         .order_by(rowid)
                         .limit(500)
                     )
                 ).all()
-                for position, item_id in rows:
+                for position, item_id, is_direct in rows:
                     self._cursors[kind] = max(self._cursors[kind], int(position))
                     found.append(StreamEvent(kind, int(item_id)))
+                    if is_direct:  # its conversations changed too (named by the post)
+                        found.append(StreamEvent("conversation", int(item_id)))
         self._dispatch(found)
 
 

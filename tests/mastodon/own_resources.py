@@ -1,5 +1,5 @@
 """One of each private resource a person owns — a list, a conversation, a filter with a
-keyword and a status, a scheduled post — for the IDOR test (SECURITY.md rows 11, 22).
+keyword and a status, a scheduled post, an upload not yet posted — for the IDOR test (SECURITY.md rows 11, 22).
 
 :func:`own_resources` makes them for one person and returns, per route template, the id to
 probe; :func:`snapshot` reads them back so the test can assert that nothing changed.
@@ -10,6 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
+
+from node.api.mastodon.placeholders import solid_png
 from tests.conftest import Node
 from tests.mastodon.conftest import raw
 
@@ -64,7 +67,13 @@ async def own_resources(node: Node, token: str, direct_post: int, followed: int)
     )
     assert status == 200, made
     scheduled = int(made["id"])
+    form = aiohttp.FormData()
+    form.add_field("file", solid_png(4, 4, (0, 90, 0)), filename="x.png", content_type="image/png")
+    status, made = await raw(node, "POST", "/api/v2/media", token, data=form)
+    assert status in {200, 202}, made
+    upload = int(made["id"])
     return {
+        "/api/v1/media/{id}": upload,
         "/api/v1/lists/{id}": list_id,
         "/api/v1/lists/{id}/accounts": list_id,
         "/api/v1/timelines/list/{id}": list_id,
@@ -80,7 +89,7 @@ async def own_resources(node: Node, token: str, direct_post: int, followed: int)
     }
 
 
-async def snapshot(node: Node, token: str) -> list[Any]:
+async def snapshot(node: Node, token: str, own: dict[str, int] | None = None) -> list[Any]:
     """What the owner sees of their resources (compared before and after the probes)."""
     out: list[Any] = []
     for path in (
@@ -92,6 +101,8 @@ async def snapshot(node: Node, token: str) -> list[Any]:
         status, body = await raw(node, "GET", path, token)
         assert status == 200, (path, body)
         out.append(body)
+    if own is not None:
+        out.append((await raw(node, "GET", f"/api/v1/media/{own['/api/v1/media/{id}']}", token))[1])
     status, lists = await raw(node, "GET", "/api/v1/lists", token)
     for item in lists:
         out.append((await raw(node, "GET", f"/api/v1/lists/{item['id']}/accounts", token))[1])

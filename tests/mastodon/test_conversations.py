@@ -12,7 +12,13 @@ import json
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
+from node.app import create_app
+from node.appkeys import CONTEXT, SETTINGS, STREAMS
+from node.db.models import Account
+from node.services.statuses import post_status
+from tests.conftest import NodeFactory
 from tests.mastodon import shapes
 from tests.mastodon.conftest import Pair, call, client, raw, settle
 
@@ -125,3 +131,36 @@ async def test_conversations_between_two_nodes(pair: Pair) -> None:
     assert (status, body) == (200, {})
     assert [a.acct for c in await call(alice.conversations) for a in c.accounts] == ["carol"]
     assert len(await call(bob.conversations)) == 1
+
+
+async def test_conversation_of_another_process_arrives(make_node: NodeFactory) -> None:
+    """A second application on the same database (another worker) stores a direct post;
+    the ``direct`` stream on the first shows the conversation (LISTEN/NOTIFY or polling)."""
+    node = await make_node("finance", "127.0.0.2")
+    alice, alice_token = await node.user("alice")
+    bob, _ = await node.user("bob")
+    other = create_app(node.app[SETTINGS], run_workers=False)
+    runner = web.AppRunner(other)
+    await runner.setup()
+    url = node.base.replace("http://", "ws://") + "/api/v1/streaming"
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(url, params={"access_token": alice_token, "stream": "direct"}) as ws,
+        ):
+            async with asyncio.timeout(WAIT):
+                while True:
+                    if node.app[STREAMS].open_streams >= 1:
+                        break
+                    await asyncio.sleep(0.05)
+            ctx = other[CONTEXT]
+            async with ctx.sessions() as session, session.begin():
+                author = await session.get(Account, bob.id)
+                assert author is not None
+                status = await post_status(ctx, session, author, "@alice psst", visibility="direct")
+            payload = json.loads((await _event(ws, "conversation"))["payload"])
+            assert payload["last_status"]["id"] == str(status.id) and payload["unread"] is True
+            assert [a["acct"] for a in payload["accounts"]] == ["bob"]
+    finally:
+        await runner.cleanup()
+    assert alice.id

@@ -144,29 +144,39 @@ async def test_list_timeline_paging_and_exclusive(pair: Pair) -> None:
     assert status == 200 and len(body) == 1
     assert posts[0].id  # bob's own ids differ from the copies on finance
 
-    # Replies: with "list", a reply to someone not on the list stays out.
-    alice_there = await call(bob.account_lookup, f"alice@{finance.domain}")
-    await call(bob.account_follow, alice_there.id)
+    # Replies (Mastodon's rules): to the list's owner always shown; to others by the policy.
+    carol_token = await _token(finance, "carol")
+    for handle in (f"alice@{finance.domain}", f"carol@{finance.domain}"):
+        await call(bob.account_follow, (await call(bob.account_lookup, handle)).id)
     await settle(finance, hr)
     await call(alice.status_post, "vraag aan iedereen")
+    await call(client(finance, carol_token).status_post, "vraag van carol")
     await settle(finance, hr)
-    here = [s for s in await call(bob.timeline_home) if "vraag" in s.content]
-    assert here
-    await call(bob.status_post, "antwoord aan alice", in_reply_to_id=here[0].id)
+    seen = {s.content: s for s in await call(bob.timeline_home)}
+    await call(
+        bob.status_post, "antwoord aan alice", in_reply_to_id=seen["<p>vraag aan iedereen</p>"].id
+    )
+    await call(
+        bob.status_post, "antwoord aan carol", in_reply_to_id=seen["<p>vraag van carol</p>"].id
+    )
     await settle(finance, hr)
-    home_texts = [s.content for s in await call(alice.timeline_home, limit=40)]
-    assert any("antwoord aan alice" in t for t in home_texts)
-    assert all("antwoord" not in s.content for s in await call(alice.timeline_list, team.id))
-    await call(alice.list_update, team.id, "HR", replies_policy="followed")
-    assert any("antwoord" in s.content for s in await call(alice.timeline_list, team.id))
+    home_texts = " ".join(s.content for s in await call(alice.timeline_home, limit=40))
+    assert "antwoord aan alice" in home_texts and "antwoord aan carol" in home_texts
+    shown = {}
+    for policy in ("none", "list", "followed"):
+        await call(alice.list_update, team.id, "HR", replies_policy=policy)
+        listed = " ".join(s.content for s in await call(alice.timeline_list, team.id))
+        shown[policy] = ("antwoord aan alice" in listed, "antwoord aan carol" in listed)
+    # carol is followed but not on the list
+    assert shown == {"none": (True, False), "list": (True, False), "followed": (True, True)}
 
     # Exclusive: bob's posts leave home and stay on the list; carol's stay home.
-    carol_post = await call(client(finance, (await _token(finance, "carol"))).status_post, "x")
+    carol_post = await call(client(finance, carol_token).status_post, "x")
     await call(alice.list_update, team.id, "HR", replies_policy="followed", exclusive=True)
     home = await call(alice.timeline_home, limit=40)
     assert all(s.account.id != bob_here.id for s in home)
     assert any(str(s.id) == str(carol_post.id) for s in home)
-    assert len(await call(alice.timeline_list, team.id, limit=40)) == 4
+    assert len(await call(alice.timeline_list, team.id, limit=40)) == 5
     assert carol_id
 
 

@@ -4,10 +4,12 @@ nothing stored (PROTOCOL.md C19, C24, C37, A23, D15; SECURITY.md rows 2 and 16).
 
 from __future__ import annotations
 
+import asyncio
 import io
 import struct
 import zlib
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from mastodon import MastodonAPIError
 from PIL import Image
 from sqlalchemy import func, select
 
+from node.api.mastodon.scheduled import SCHEDULER
 from node.appkeys import MEDIA
 from node.auth.tokens import issue_token
 from node.db.models import Account, MediaAttachment, Status
@@ -184,6 +187,41 @@ async def test_photo_with_alt_text_reaches_the_other_node(pair: Pair) -> None:
     assert [m.description for m in seen.media_attachments] == ["Q4"]
     assert seen.media_attachments[0].url.endswith(".png")
 
+    # The alt text of posted media changes with an edit's media_attributes (Mastodon 4.0).
+    # A peer takes an Update only if its `updated` (whole seconds, as Mastodon writes it) is
+    # newer than the version it has (A5), so this edit comes a second later.
+    await asyncio.sleep(1.1)
+    change = alice.generate_media_edit_attributes(
+        second.id, description="Q4 taart", focus=(0.1, 0.2)
+    )
+    edited = await call(alice.status_update, post.id, "Taart en meer", media_attributes=[change])
+    (changed,) = edited.media_attachments
+    assert (changed.id, changed.description) == (second.id, "Q4 taart")
+    assert changed.meta.focus == {"x": 0.1, "y": 0.2}
+    history = await call(alice.status_history, post.id)
+    assert [[m.description for m in v.media_attachments] for v in history] == [
+        ["Taart voor Q3"],
+        ["Q4"],
+        ["Q4 taart"],
+    ]
+    # Attributes for media the edit does not keep are refused, and nothing changes.
+    code, body = await raw(
+        pair.finance,
+        "PUT",
+        f"/api/v1/statuses/{post.id}",
+        pair.alice_token,
+        json={
+            "status": "Taart en meer",
+            "media_ids": [second.id],
+            "media_attributes": [{"id": media.id, "description": "nee"}],
+        },
+    )
+    assert code == 422, body
+    assert len(await call(alice.status_history, post.id)) == 3
+    await settle(pair.finance, pair.hr)
+    seen = await call(bob.status, seen.id)
+    assert [m.description for m in seen.media_attachments] == ["Q4 taart"]
+
     # Only media, and a status with nothing but a picture.
     third = await call(alice.media_post, png(10, 10), mime_type="image/png")
     only_picture = await call(alice.status_post, "", media_ids=[third.id])
@@ -229,6 +267,16 @@ async def test_avatar_and_header_reach_the_other_node(pair: Pair) -> None:
     seen = await call(bob.account_lookup, f"alice@{pair.finance.domain}")
     assert seen.avatar == me.avatar and seen.header == me.header
     assert seen.display_name == "Alice A."
+
+    # A new avatar replaces the old one: its file and row are gone, the header stays.
+    again = await call(
+        alice.account_update_credentials, avatar=png(50, 50), avatar_mime_type="image/png"
+    )
+    assert again.avatar != me.avatar and again.header == me.header
+    assert (await fetch(me.avatar))[0] == 404 and (await fetch(again.avatar))[0] == 200
+    async with pair.finance.ctx.sessions() as session:
+        purposes = (await session.execute(select(MediaAttachment.purpose))).scalars().all()
+    assert sorted(purposes) == ["avatar", "header"]
 
     # A bad avatar changes nothing: not the profile, not the files, no row.
     rows, files, _ = await stored(pair.finance)
@@ -405,3 +453,30 @@ async def test_uploaded_json_never_served_as_activity_json(solo: Solo) -> None:
             assert response.status == 200
             assert response.headers["Content-Type"] == "image/png"
             assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_scheduled_post_carries_its_media(solo: Solo) -> None:
+    alice = client(solo.finance, solo.alice_token)
+    _, carol_token = await solo.finance.user("carol")
+    carol = client(solo.finance, carol_token)
+    media = await call(alice.media_post, png(16, 9), mime_type="image/png", description="later")
+    when = datetime.now(UTC) + timedelta(minutes=10)
+
+    # Someone else's picture cannot be scheduled either: 422, nothing waits.
+    with pytest.raises(MastodonAPIError) as err:
+        await call(carol.status_post, "Gestolen", media_ids=[media.id], scheduled_at=when)
+    assert _status_of(err.value) == 422
+    assert await call(carol.scheduled_statuses) == []
+
+    later = await call(alice.status_post, "", media_ids=[media.id], scheduled_at=when)
+    shown = await _json(solo.finance, f"/api/v1/scheduled_statuses/{later.id}", solo.alice_token)
+    check("ScheduledStatus", shown)
+    assert shown["params"]["media_ids"] == [str(media.id)]
+    assert [m["description"] for m in shown["media_attachments"]] == ["later"]
+
+    published = await solo.finance.app[SCHEDULER].run_once(now=when + timedelta(seconds=1))
+    assert published == 1
+    (post,) = await call(alice.timeline_home)
+    assert [(m.id, m.description) for m in post.media_attachments] == [(media.id, "later")]
+    code, _ = await raw(solo.finance, "GET", f"/api/v1/media/{media.id}", solo.alice_token)
+    assert code == 404  # posted now

@@ -73,6 +73,12 @@ async def test_account_mute_reaches_public_notifications_and_streams(
     assert len(await call(erin.timeline_public)) == 1  # only alice's view changes
     await call(dave_api.status_post, "@alice hoor je me?")
     assert await call(alice.notifications) == []
+    root = await call(erin.status_post, "Draadje")
+    await call(dave_api.status_post, "ook lawaai", in_reply_to_id=root.id)
+    await call(erin.status_post, "rustig antwoord", in_reply_to_id=root.id)
+    thread = await call(alice.status_context, root.id)
+    assert [s.content for s in thread.descendants] == ["<p>rustig antwoord</p>"]
+    assert len((await call(erin.status_context, root.id)).descendants) == 2
 
     url = node.base.replace("http://", "ws://") + "/api/v1/streaming"
     async with (
@@ -98,4 +104,4 @@ async def test_account_mute_reaches_public_notifications_and_streams(
     assert status == 422
     assert not (await call(alice.account_relationships, [dave.id]))[0].muting_notifications
     await call(alice.account_unmute, dave.id)
-    assert len(await call(alice.timeline_public)) == 4
+    assert len(await call(alice.timeline_public)) == 6  # dave's reply to erin stays out

@@ -7,13 +7,16 @@ forget the check.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
+import aiohttp
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
 from node.app import MASTODON_ROUTES
-from node.db.models import Favourite, Notification, Status
+from node.db.models import Favourite, MediaAttachment, Notification, Status
 from tests.conftest import Node, NodeFactory
 from tests.mastodon.conftest import Pair, call, client, raw, settle
 from tests.mastodon.own_resources import own_resources, snapshot
@@ -152,11 +155,19 @@ async def test_idor_every_id_route(make_node: NodeFactory) -> None:
         notification = await session.scalar(select(Notification.id).limit(1))
     assert notification is not None  # carol's follow of alice
     _, me = await raw(node, "GET", "/api/v1/accounts/verify_credentials", world.tokens["author"])
+    # alice's unposted picture: only she may read or describe it.
+    picture = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(picture, "PNG")
+    form = aiohttp.FormData()
+    form.add_field("file", picture.getvalue(), filename="a.png", content_type="image/png")
+    form.add_field("description", "alice's")
+    _, media = await raw(node, "POST", "/api/v2/media", world.tokens["author"], data=form)
     # follow_requests/{id} names an account: carol has no pending request from alice.
     targets = {
         "statuses": world.posts["direct"],
         "notifications": notification,
         "follow_requests": int(me["id"]),
+        "media": int(media["id"]),
     }
     # Lists, conversations, filters and scheduled posts: one of each of alice's, per route.
     author = world.tokens["author"]
@@ -164,7 +175,7 @@ async def test_idor_every_id_route(make_node: NodeFactory) -> None:
     _, dave = await raw(node, "GET", "/api/v1/accounts/lookup?acct=dave", author)
     await raw(node, "POST", f"/api/v1/accounts/{dave['id']}/follow", author)
     own = await own_resources(node, author, world.posts["direct"], int(dave["id"]))
-    before = await snapshot(node, author)
+    before = await snapshot(node, author, own)
     # Account routes are public by design (as on Mastodon); what they list is checked above.
     public_by_design = {"accounts"}
     probed = 0
@@ -186,7 +197,7 @@ async def test_idor_every_id_route(make_node: NodeFactory) -> None:
                 assert status in allowed, (method, path, status, body)
             probed += 1
     assert probed >= 14 + len(own)
-    assert await snapshot(node, author) == before
+    assert await snapshot(node, author, own) == before
     async with node.ctx.sessions() as session:
         direct = await session.get(Status, world.posts["direct"])
         assert direct is not None and direct.reblogs_count == 0 and direct.favourites_count == 1
@@ -195,6 +206,8 @@ async def test_idor_every_id_route(make_node: NodeFactory) -> None:
         )
         assert likes == 1
         assert await session.get(Notification, notification) is not None
+        picture_row = await session.get(MediaAttachment, int(media["id"]))
+        assert picture_row is not None and picture_row.description == "alice's"
 
 
 async def test_home_public_and_tag_timelines(pair: Pair) -> None:

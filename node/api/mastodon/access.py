@@ -13,7 +13,7 @@ from aiohttp import web
 
 from node.api.mastodon.common import ApiError, require
 from node.api.mastodon.entities import status_entity
-from node.api.mastodon.queries import Viewer, account_select, status_select, viewer_flags
+from node.api.mastodon.queries import Viewer, account_select, status_by_id, viewer_flags
 from node.appkeys import CONTEXT
 from node.auth.tokens import Grant
 from node.db.engine import AsyncSession
@@ -123,11 +123,11 @@ async def status_json(
     session: AsyncSession, ctx: NodeContext, viewer: Viewer | None, status_id: int
 ) -> dict[str, Any]:
     """The Status entity of one status *viewer* may see, or 404."""
-    rows = (
-        (await session.execute(status_select(viewer).where(Status.id == status_id)))
-        .mappings()
-        .all()
-    )
+    values = {"status_id": status_id}
+    if viewer is not None:
+        values["viewer_id"] = viewer.id
+    query = status_by_id(None if viewer is None else viewer.local)
+    rows = (await session.execute(query, values)).mappings().all()
     if not rows:
         raise ApiError(404, "Record not found")
     return (await render_statuses(session, ctx, viewer, list(rows)))[0]

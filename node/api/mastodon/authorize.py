@@ -9,7 +9,9 @@ the endpoint cannot be used as an open redirector. The page keeps no server-side
    changes nothing.
 2. POST with user name and password (throttled, SECURITY.md row 21) answers with the consent
    page, a fresh nonce (ASVS 3.2.1) and a signed login ticket bound to that nonce and to the
-   exact request (app, redirect URI, scopes, PKCE challenge).
+   exact request (app, redirect URI, scopes, PKCE challenge). For a person with two-factor
+   sign-in on, a code page comes first, with a signed ticket bound the same way; only a
+   right code (throttled like passwords) leads to the consent page.
 3. POST with the ticket and ``decision=approve`` creates a single-use code and redirects to
    ``redirect_uri?code=…&state=…``; for ``urn:ietf:wg:oauth:2.0:oob`` the code is shown.
 
@@ -38,6 +40,8 @@ from node.auth.oauth import (
     find_app,
     redirect_uris_of,
 )
+from node.auth.two_factor import check_code as check_two_factor_code
+from node.auth.two_factor import is_enabled as two_factor_enabled
 from node.db.models import Account
 
 __all__ = ["routes"]
@@ -247,6 +251,10 @@ async def authorize_submit(request: web.Request) -> web.StreamResponse:
     ticket = str(form.get("ticket", ""))
     if ticket:
         return await _decide(request, checked, values, nonce, ticket, str(form.get("decision")))
+    otp_ticket = str(form.get("otp_ticket", ""))
+    if otp_ticket:
+        code = str(form.get("code", ""))
+        return await _second_factor(request, checked, values, nonce, otp_ticket, code)
     return await _log_in(request, checked, values)
 
 
@@ -280,6 +288,91 @@ async def _log_in(
             message="The user name or password is wrong.",
             status=401,
         )
+    async with ctx.sessions() as session:
+        needs_code = await two_factor_enabled(session, account.id)
+    if needs_code:
+        return _code_page(request, checked, values, account)
+    return _consent_page(request, checked, values, account)
+
+
+def _code_page(
+    request: web.Request,
+    checked: AuthorizationRequest,
+    values: Mapping[str, str],
+    account: Account,
+    *,
+    message: str = "",
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """The second step of a two-factor sign-in: the password was right, now the code."""
+    signer = request.app[AUTH].signer
+    nonce = signer.nonce()
+    ticket = signer.sign(
+        "oauth-2fa", {"a": account.id, "n": nonce, "r": _fingerprint(checked)}, ttl=_TICKET_TTL
+    )
+    response = _page(
+        request,
+        title="Two-factor code",
+        mode="otp",
+        status=status,
+        headers=headers,
+        redirect_uri=checked.redirect_uri,
+        message=message,
+        app_name=checked.app.name,
+        username=account.username,
+        hidden=_hidden(values, csrf=signer.token_for("oauth-csrf", nonce), otp_ticket=ticket),
+    )
+    _set_cookie(request, response, nonce)
+    return response
+
+
+async def _second_factor(
+    request: web.Request,
+    checked: AuthorizationRequest,
+    values: Mapping[str, str],
+    nonce: str,
+    ticket: str,
+    code: str,
+) -> web.Response:
+    """Check the code of a two-factor sign-in (throttled like passwords), then ask consent."""
+    data = request.app[AUTH].signer.load("oauth-2fa", ticket)
+    if data is None or data.get("n") != nonce or data.get("r") != _fingerprint(checked):
+        return _error_page(request, "This sign-in has expired. Go back and try again.", status=403)
+    ctx = request.app[CONTEXT]
+    async with ctx.sessions() as session:
+        account = await session.get(Account, int(data["a"]))
+    if account is None or account.suspended_at is not None:
+        return _error_page(request, "This account cannot authorize apps.", status=403)
+    limiter = request.app[AUTH].limiter
+    refused = limiter.check(client_address(request), account.username)
+    if refused is not None:
+        return _code_page(
+            request,
+            checked,
+            values,
+            account,
+            message="Too many sign-in attempts. Wait a few minutes and try again.",
+            status=429,
+            headers=refused.headers(),
+        )
+    async with ctx.sessions() as session, session.begin():
+        ok = await check_two_factor_code(session, account.id, code[:64])
+    limiter.record(account.username, success=ok)
+    if not ok:
+        return _code_page(
+            request, checked, values, account, message="That code is not right.", status=401
+        )
+    return _consent_page(request, checked, values, account)
+
+
+def _consent_page(
+    request: web.Request,
+    checked: AuthorizationRequest,
+    values: Mapping[str, str],
+    account: Account,
+) -> web.Response:
+    signer = request.app[AUTH].signer
     nonce = signer.nonce()  # a new nonce once signed in (ASVS 3.2.1)
     ticket = signer.sign(
         "oauth-ticket", {"a": account.id, "n": nonce, "r": _fingerprint(checked)}, ttl=_TICKET_TTL

@@ -1,4 +1,4 @@
-"""Filters: ``/api/v2/filters`` with keywords and statuses, and the v1 view for old clients.
+"""Filters: ``/api/v2/filters`` with keywords and statuses (``filters_v1`` for old clients).
 
 Every filter, keyword and filtered status belongs to one person: another person's is 404.
 Bad parameters answer 422 and change nothing (each write is one transaction, validated
@@ -16,7 +16,7 @@ from aiohttp import web
 from sqlalchemy import delete, func, select
 
 from node.api.mastodon.access import context_of, flag, path_id, signed_in, visible_status
-from node.api.mastodon.common import ApiError, ApiRoutes, datetime_json, json_response, params
+from node.api.mastodon.common import ApiError, ApiRoutes, json_response, params
 from node.api.mastodon.filtering import (
     CONTEXTS,
     ActiveFilter,
@@ -29,7 +29,16 @@ from node.db.engine import AsyncSession
 from node.db.models import Filter, FilterKeyword, FilterStatus
 from node.ids import new_id
 
-__all__ = ["MAX_FILTERS", "MAX_KEYWORDS", "routes"]
+__all__ = [
+    "MAX_FILTERS",
+    "MAX_KEYWORDS",
+    "contexts_param",
+    "expiry_param",
+    "keyword_text",
+    "owned_filter",
+    "owned_keyword",
+    "routes",
+]
 
 routes = ApiRoutes()
 
@@ -49,7 +58,7 @@ def _title(value: Any) -> str:
     return value.strip()
 
 
-def _contexts(values: Any) -> str:
+def contexts_param(values: Any) -> str:
     chosen = values.getall("context[]", []) + values.getall("context", [])
     if not chosen:
         raise ApiError(422, "Validation failed: Context can't be blank")
@@ -65,7 +74,7 @@ def _action(value: Any) -> str:
     return str(value)
 
 
-def _expiry(value: Any) -> datetime | None:
+def expiry_param(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     text = str(value)
@@ -74,7 +83,7 @@ def _expiry(value: Any) -> datetime | None:
     return datetime.now(UTC) + timedelta(seconds=int(text))
 
 
-def _keyword(value: Any) -> str:
+def keyword_text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ApiError(422, "Validation failed: Keyword can't be blank")
     if len(value) > MAX_TEXT:
@@ -100,14 +109,14 @@ def _nested(values: Any) -> list[dict[str, str]]:
     return items + [indexed[k] for k in sorted(indexed, key=int)]
 
 
-async def _owned(session: AsyncSession, filter_id: int, viewer: Viewer) -> ActiveFilter:
+async def owned_filter(session: AsyncSession, filter_id: int, viewer: Viewer) -> ActiveFilter:
     found = await load_filters(session, viewer.id, filter_id=filter_id)
     if not found:
         raise ApiError(404, "Record not found")
     return found[0]
 
 
-async def _keyword_row(session: AsyncSession, keyword_id: int, viewer: Viewer) -> FilterKeyword:
+async def owned_keyword(session: AsyncSession, keyword_id: int, viewer: Viewer) -> FilterKeyword:
     row = await session.scalar(
         select(FilterKeyword)
         .join(Filter, Filter.id == FilterKeyword.filter_id)
@@ -158,7 +167,7 @@ async def _apply_keywords(
                 continue
             changes: dict[str, Any] = {"row": row}
             if "keyword" in item:
-                changes["keyword"] = _keyword(item["keyword"])
+                changes["keyword"] = keyword_text(item["keyword"])
             if "whole_word" in item:
                 changes["whole_word"] = flag(item["whole_word"], "whole_word")
             plans.append(("update", changes))
@@ -168,7 +177,7 @@ async def _apply_keywords(
                 (
                     "add",
                     {
-                        "keyword": _keyword(item.get("keyword")),
+                        "keyword": keyword_text(item.get("keyword")),
                         "whole_word": True if whole is None else flag(whole, "whole_word"),
                     },
                 )
@@ -201,9 +210,9 @@ async def create_filter(request: web.Request) -> web.StreamResponse:
     viewer = await signed_in(request, "write:filters")
     values = await params(request)
     title = _title(values.get("title"))
-    contexts = _contexts(values)
+    contexts = contexts_param(values)
     action = _action(values.get("filter_action") or "warn")
-    expires_at = _expiry(values.get("expires_in"))
+    expires_at = expiry_param(values.get("expires_in"))
     items = _nested(values)
     if len(items) > MAX_KEYWORDS:
         raise ApiError(422, f"A filter may have at most {MAX_KEYWORDS} keywords")
@@ -226,7 +235,7 @@ async def create_filter(request: web.Request) -> web.StreamResponse:
         await session.flush()
         await _apply_keywords(session, made.id, items)
     async with context_of(request).sessions() as session:
-        return json_response(filter_entity(await _owned(session, made.id, viewer)))
+        return json_response(filter_entity(await owned_filter(session, made.id, viewer)))
 
 
 @routes.get("/api/v2/filters/{id}")
@@ -234,7 +243,7 @@ async def show_filter(request: web.Request) -> web.StreamResponse:
     """One of the caller's filters."""
     viewer = await signed_in(request, "read:filters")
     async with context_of(request).sessions() as session:
-        return json_response(filter_entity(await _owned(session, path_id(request), viewer)))
+        return json_response(filter_entity(await owned_filter(session, path_id(request), viewer)))
 
 
 @routes.put("/api/v2/filters/{id}")
@@ -244,16 +253,18 @@ async def update_filter(request: web.Request) -> web.StreamResponse:
     values = await params(request)
     filter_id = path_id(request)
     async with context_of(request).sessions() as session, session.begin():
-        row = (await _owned(session, filter_id, viewer)).row
+        row = (await owned_filter(session, filter_id, viewer)).row
         title = _title(values["title"]) if "title" in values else row.title
         sent = "context[]" in values or "context" in values
-        contexts = _contexts(values) if sent else row.contexts
+        contexts = contexts_param(values) if sent else row.contexts
         action = _action(values["filter_action"]) if "filter_action" in values else row.action
-        expires_at = _expiry(values["expires_in"]) if "expires_in" in values else row.expires_at
+        expires_at = (
+            expiry_param(values["expires_in"]) if "expires_in" in values else row.expires_at
+        )
         await _apply_keywords(session, filter_id, _nested(values))
         row.title, row.contexts, row.action, row.expires_at = title, contexts, action, expires_at
     async with context_of(request).sessions() as session:
-        return json_response(filter_entity(await _owned(session, filter_id, viewer)))
+        return json_response(filter_entity(await owned_filter(session, filter_id, viewer)))
 
 
 @routes.delete("/api/v2/filters/{id}")
@@ -261,7 +272,7 @@ async def delete_filter(request: web.Request) -> web.StreamResponse:
     """Delete a filter with its keywords and statuses."""
     viewer = await signed_in(request, "write:filters")
     async with context_of(request).sessions() as session, session.begin():
-        row = (await _owned(session, path_id(request), viewer)).row
+        row = (await owned_filter(session, path_id(request), viewer)).row
         await session.execute(delete(Filter).where(Filter.id == row.id))
     return json_response({})
 
@@ -271,19 +282,19 @@ async def filter_keywords(request: web.Request) -> web.StreamResponse:
     """A filter's keywords."""
     viewer = await signed_in(request, "read:filters")
     async with context_of(request).sessions() as session:
-        active = await _owned(session, path_id(request), viewer)
+        active = await owned_filter(session, path_id(request), viewer)
     return json_response([keyword_entity(k) for k in active.keywords])
 
 
 @routes.post("/api/v2/filters/{id}/keywords")
-async def add_keyword(request: web.Request) -> web.StreamResponse:
+async def addkeyword_text(request: web.Request) -> web.StreamResponse:
     """Add a keyword (``keyword``, ``whole_word``) to a filter."""
     viewer = await signed_in(request, "write:filters")
     values = await params(request)
     whole = values.get("whole_word")
     async with context_of(request).sessions() as session, session.begin():
-        active = await _owned(session, path_id(request), viewer)
-        keyword = _keyword(values.get("keyword"))
+        active = await owned_filter(session, path_id(request), viewer)
+        keyword = keyword_text(values.get("keyword"))
         if len(active.keywords) >= MAX_KEYWORDS:
             raise ApiError(422, f"A filter may have at most {MAX_KEYWORDS} keywords")
         row = FilterKeyword(
@@ -297,21 +308,21 @@ async def add_keyword(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/api/v2/filters/keywords/{id}")
-async def show_keyword(request: web.Request) -> web.StreamResponse:
+async def showkeyword_text(request: web.Request) -> web.StreamResponse:
     """One keyword of one of the caller's filters."""
     viewer = await signed_in(request, "read:filters")
     async with context_of(request).sessions() as session:
-        return json_response(keyword_entity(await _keyword_row(session, path_id(request), viewer)))
+        return json_response(keyword_entity(await owned_keyword(session, path_id(request), viewer)))
 
 
 @routes.put("/api/v2/filters/keywords/{id}")
-async def update_keyword(request: web.Request) -> web.StreamResponse:
+async def updatekeyword_text(request: web.Request) -> web.StreamResponse:
     """Change a keyword's text or ``whole_word``."""
     viewer = await signed_in(request, "write:filters")
     values = await params(request)
     async with context_of(request).sessions() as session, session.begin():
-        row = await _keyword_row(session, path_id(request), viewer)
-        keyword = _keyword(values["keyword"]) if "keyword" in values else row.keyword
+        row = await owned_keyword(session, path_id(request), viewer)
+        keyword = keyword_text(values["keyword"]) if "keyword" in values else row.keyword
         whole = values.get("whole_word")
         row.whole_word = row.whole_word if whole is None else flag(whole, "whole_word")
         row.keyword = keyword
@@ -320,11 +331,11 @@ async def update_keyword(request: web.Request) -> web.StreamResponse:
 
 
 @routes.delete("/api/v2/filters/keywords/{id}")
-async def delete_keyword(request: web.Request) -> web.StreamResponse:
+async def deletekeyword_text(request: web.Request) -> web.StreamResponse:
     """Remove a keyword from its filter."""
     viewer = await signed_in(request, "write:filters")
     async with context_of(request).sessions() as session, session.begin():
-        await session.delete(await _keyword_row(session, path_id(request), viewer))
+        await session.delete(await owned_keyword(session, path_id(request), viewer))
     return json_response({})
 
 
@@ -337,7 +348,7 @@ async def filter_statuses(request: web.Request) -> web.StreamResponse:
     """The statuses a filter matches."""
     viewer = await signed_in(request, "read:filters")
     async with context_of(request).sessions() as session:
-        active = await _owned(session, path_id(request), viewer)
+        active = await owned_filter(session, path_id(request), viewer)
     return json_response([_status_entity(s) for s in active.statuses])
 
 
@@ -347,7 +358,7 @@ async def add_status(request: web.Request) -> web.StreamResponse:
     viewer = await signed_in(request, "write:filters")
     raw = (await params(request)).get("status_id", "")
     async with context_of(request).sessions() as session, session.begin():
-        active = await _owned(session, path_id(request), viewer)
+        active = await owned_filter(session, path_id(request), viewer)
         if not isinstance(raw, str) or not raw.isdigit() or len(raw) > 19:
             raise ApiError(422, "status_id must be an id")
         status = await visible_status(session, int(raw), viewer)
@@ -372,111 +383,4 @@ async def delete_filter_status(request: web.Request) -> web.StreamResponse:
     viewer = await signed_in(request, "write:filters")
     async with context_of(request).sessions() as session, session.begin():
         await session.delete(await _status_row(session, path_id(request), viewer))
-    return json_response({})
-
-
-def _v1(active: ActiveFilter, keyword: FilterKeyword) -> dict[str, Any]:
-    """A v1 Filter: one per keyword, as Mastodon shows v2 filters to old clients."""
-    return {
-        "id": str(keyword.id),
-        "phrase": keyword.keyword,
-        "context": active.contexts,
-        "whole_word": keyword.whole_word,
-        "expires_at": datetime_json(active.row.expires_at),
-        "irreversible": active.row.action == "hide",
-    }
-
-
-@routes.get("/api/v1/filters")
-async def v1_filters(request: web.Request) -> web.StreamResponse:
-    """The caller's filter keywords in the v1 form (old clients)."""
-    viewer = await signed_in(request, "read:filters")
-    async with context_of(request).sessions() as session:
-        found = await load_filters(session, viewer.id)
-    return json_response([_v1(f, k) for f in found for k in f.keywords])
-
-
-@routes.get("/api/v1/filters/{id}")
-async def v1_filter(request: web.Request) -> web.StreamResponse:
-    """One filter keyword in the v1 form."""
-    viewer = await signed_in(request, "read:filters")
-    async with context_of(request).sessions() as session:
-        keyword = await _keyword_row(session, path_id(request), viewer)
-        active = await _owned(session, keyword.filter_id, viewer)
-    return json_response(_v1(active, keyword))
-
-
-@routes.post("/api/v1/filters")
-async def v1_create(request: web.Request) -> web.StreamResponse:
-    """Make a one-keyword filter the v1 way: ``phrase``, ``context[]``, ``irreversible``
-    (``hide``), ``whole_word``, ``expires_in``."""
-    viewer = await signed_in(request, "write:filters")
-    values = await params(request)
-    phrase = _keyword(values.get("phrase"))
-    contexts = _contexts(values)
-    action = "hide" if flag(values.get("irreversible"), "irreversible") else "warn"
-    whole = values.get("whole_word")
-    expires_at = _expiry(values.get("expires_in"))
-    async with context_of(request).sessions() as session, session.begin():
-        count = await session.scalar(
-            select(func.count()).select_from(Filter).where(Filter.account_id == viewer.id)
-        )
-        if (count or 0) >= MAX_FILTERS:
-            raise ApiError(422, f"You can have at most {MAX_FILTERS} filters")
-        made = Filter(
-            id=new_id(),
-            account_id=viewer.id,
-            title=phrase,
-            contexts=contexts,
-            action=action,
-            expires_at=expires_at,
-            created_at=datetime.now(UTC),
-        )
-        keyword = FilterKeyword(
-            id=new_id(),
-            filter_id=made.id,
-            keyword=phrase,
-            whole_word=True if whole is None else flag(whole, "whole_word"),
-        )
-        session.add(made)
-        await session.flush()
-        session.add(keyword)
-        answer = _v1(ActiveFilter(made, [keyword]), keyword)
-    return json_response(answer)
-
-
-@routes.put("/api/v1/filters/{id}")
-async def v1_update(request: web.Request) -> web.StreamResponse:
-    """Change a v1 filter: the keyword's phrase and ``whole_word``, its filter's contexts,
-    action and expiry."""
-    viewer = await signed_in(request, "write:filters")
-    values = await params(request)
-    async with context_of(request).sessions() as session, session.begin():
-        keyword = await _keyword_row(session, path_id(request), viewer)
-        active = await _owned(session, keyword.filter_id, viewer)
-        row = active.row
-        phrase = _keyword(values["phrase"]) if "phrase" in values else keyword.keyword
-        sent = "context[]" in values or "context" in values
-        contexts = _contexts(values) if sent else row.contexts
-        raw = values.get("irreversible")
-        action = row.action if raw is None else ("hide" if flag(raw, "irreversible") else "warn")
-        whole = values.get("whole_word")
-        whole_word = keyword.whole_word if whole is None else flag(whole, "whole_word")
-        expires_at = _expiry(values["expires_in"]) if "expires_in" in values else row.expires_at
-        keyword.keyword, keyword.whole_word = phrase, whole_word
-        row.contexts, row.action, row.expires_at = contexts, action, expires_at
-        answer = _v1(active, keyword)
-    return json_response(answer)
-
-
-@routes.delete("/api/v1/filters/{id}")
-async def v1_delete(request: web.Request) -> web.StreamResponse:
-    """Delete a v1 filter: its keyword, and its filter when nothing else is left in it."""
-    viewer = await signed_in(request, "write:filters")
-    async with context_of(request).sessions() as session, session.begin():
-        keyword = await _keyword_row(session, path_id(request), viewer)
-        active = await _owned(session, keyword.filter_id, viewer)
-        await session.delete(keyword)
-        if len(active.keywords) == 1 and not active.statuses:
-            await session.execute(delete(Filter).where(Filter.id == active.row.id))
     return json_response({})

@@ -386,11 +386,15 @@ def open_fast_reads(database_url: str) -> FastReads | None:
 
 
 async def core_page(
-    ctx: NodeContext, viewer: Viewer, wanted: Page
+    ctx: NodeContext, viewer: Viewer, wanted: Page, *, feed: Select[Any] | None = None
 ) -> tuple[list[dict[str, Any]], list[int]]:
-    """One page through the async session (PostgreSQL; the reference for the SQLite path)."""
+    """One page through the async session (PostgreSQL; the reference for the SQLite path).
+
+    *feed* is ``feed_query(viewer)`` built earlier (the web pages keep one per viewer:
+    building it costs more than running it)."""
     async with ctx.sessions() as session:
-        query = paged(feed_query(viewer), HomeFeedEntry.status_id, wanted)
+        base = feed if feed is not None else feed_query(viewer)
+        query = paged(base, HomeFeedEntry.status_id, wanted)
         rows = newest_first((await session.execute(query)).mappings().all(), wanted, "s_id")
         if len(rows) < wanted.limit and wanted.min_id is None:
             floor = await feed_floor(session, viewer.id, ctx.home_feed_size)

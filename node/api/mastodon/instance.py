@@ -23,6 +23,7 @@ from node.db.models import Account, Status
 from node.ids import id_for_time
 from node.services.accounts import INSTANCE_USERNAME
 from node.services.media import MAX_ATTACHMENTS
+from node.services.node_settings import get_description
 from node.services.profile_rules import MAX_PROFILE_FIELDS
 from node.services.statuses import MAX_TEXT
 
@@ -106,7 +107,8 @@ async def instance_v1(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     ctx = request.app[CONTEXT]
     stats = await _stats(request)
-    description = settings.node.description
+    async with ctx.sessions() as session:
+        description = await get_description(session, settings.node.description)
     return json_response(
         {
             "uri": ctx.domain,
@@ -136,6 +138,8 @@ async def instance_v2(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     stats = await _stats(request)
     thumbnail = ctx.urls.base + _THUMBNAIL_PATH
+    async with ctx.sessions() as session:
+        description = await get_description(session, settings.node.description)
     configuration: dict[str, Any] = {
         "urls": {"streaming": _streaming(request), "status": None},
         # No Web Push yet: an empty key tells Phanpy and Elk not to offer it.
@@ -153,7 +157,7 @@ async def instance_v2(request: web.Request) -> web.StreamResponse:
             "title": settings.node.name,
             "version": MASTODON_VERSION,
             "source_url": "",  # no public repository address is configured yet
-            "description": settings.node.description,
+            "description": description,
             "usage": {"users": {"active_month": stats["active_month"]}},
             "thumbnail": {"url": thumbnail, "blurhash": None, "versions": {"@1x": thumbnail}},
             "icon": [],

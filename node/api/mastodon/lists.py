@@ -95,9 +95,11 @@ def list_member_filter(chosen: UserList, viewer: Viewer) -> ColumnElement[bool]:
     replied_member = aliased(ListMember)
     follow = aliased(Follow)
     is_member = exists().where(member.list_id == chosen.id, member.account_id == Status.account_id)
+    # Replies to oneself and to the list's owner show whatever the policy (as Mastodon).
     not_a_reply = or_(
         Status.in_reply_to_account_id.is_(None),
         Status.in_reply_to_account_id == Status.account_id,
+        Status.in_reply_to_account_id == viewer.id,
     )
     if chosen.replies_policy == "none":
         replies: ColumnElement[bool] = not_a_reply
@@ -112,7 +114,6 @@ def list_member_filter(chosen: UserList, viewer: Viewer) -> ColumnElement[bool]:
     else:
         replies = or_(
             not_a_reply,
-            Status.in_reply_to_account_id == viewer.id,
             exists().where(
                 follow.account_id == viewer.id,
                 follow.target_account_id == Status.in_reply_to_account_id,

@@ -9,6 +9,7 @@ image type, ``nosniff`` and a year of caching (SECURITY.md rows 2 and 16).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,13 +30,14 @@ from node.services.media import (
     parse_focus,
 )
 
-__all__ = ["Upload", "media_entity", "read_upload", "routes"]
+__all__ = ["Upload", "media_attributes", "media_entity", "read_upload", "routes"]
 
 routes = ApiRoutes()
 
 _MAX_TEXT_PART = 64 * 1024
 _MAX_PARTS = 100
 _CHUNK = 256 * 1024
+_ATTRIBUTE = re.compile(r"media_attributes\[(\d{0,2})\]\[(id|description|focus|thumbnail)\]")
 _TYPES = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp"}
 
 
@@ -88,6 +90,34 @@ async def _read_multipart(request: web.Request, file_fields: set[str], max_bytes
     else:
         raise ApiError(422, "too many form fields")
     return Upload(MultiDictProxy(values), files)
+
+
+def media_attributes(values: MultiDictProxy[Any]) -> dict[str, dict[str, str]]:
+    """``media_attributes[][id|description|focus]`` of a status edit, by media id (Mastodon
+    4.0; Mastodon.py and Elk send them to change the alt text of posted media).
+
+    Unindexed entries (flattened JSON, forms with ``[]``) start a new item at each ``id``.
+    """
+    items: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for key, value in values.items():
+        match = _ATTRIBUTE.fullmatch(key)
+        if match is None:
+            continue
+        if not isinstance(value, str):
+            raise ApiError(422, "media_attributes must be text")
+        index, name = match[1], match[2]
+        if index:
+            current = items.setdefault(f"#{index}", {})
+        elif name == "id" or current is None:
+            current = items.setdefault(f"#{len(items)}", {})
+        current[name] = value
+    out: dict[str, dict[str, str]] = {}
+    for item in items.values():
+        if not item.get("id"):
+            raise ApiError(422, "each media_attributes entry needs an id")
+        out[item.pop("id")] = item
+    return out
 
 
 def media_entity(store: MediaStore, media: MediaAttachment) -> dict[str, Any]:

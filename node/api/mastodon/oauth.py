@@ -32,6 +32,7 @@ from node.auth.oauth import (
 from node.auth.ratelimit import RateLimited
 from node.auth.scopes import ALL_SCOPES, TOP_LEVEL_SCOPES
 from node.auth.tokens import IssuedToken, revoke_token
+from node.auth.two_factor import is_enabled as two_factor_enabled
 from node.db.engine import AsyncSession
 from node.db.models import OAuthApp
 
@@ -112,9 +113,16 @@ async def _grant(
             return rate_limited(refused)
         ctx = request.app[CONTEXT]
         account = await check_password(session, ctx.domain, value("username"), value("password"))
+        # The grant has no way to ask for a two-factor code, so such accounts are refused as
+        # Mastodon does, with the same message as a wrong password (no oracle for guessing).
+        if account is not None and await two_factor_enabled(session, account.id):
+            account = None
         limiter.record(value("username"), success=account is not None)
         if account is None:
-            raise OAuthError("invalid_grant", "The user name or password is wrong")
+            raise OAuthError(
+                "invalid_grant",
+                "The user name or password is wrong, or the account needs a two-factor code",
+            )
         return await password_grant(session, app, account, value("scope"))
     if grant_type == "client_credentials":
         return await client_credentials_grant(session, app, value("scope"))

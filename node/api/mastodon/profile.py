@@ -137,6 +137,8 @@ async def update_credentials(request: web.Request) -> web.StreamResponse:
         async with ctx.sessions() as session, session.begin():
             me = await session.get(Account, viewer.id)
             assert me is not None  # the token's account
+            # The avatar or header the new ones replace: rows go with this transaction.
+            replaced = await store.replaced(session, viewer.id, pictures.values())
             try:
                 await change_profile(ctx, session, me, change)
             except ProfileError as exc:
@@ -145,6 +147,8 @@ async def update_credentials(request: web.Request) -> web.StreamResponse:
     except BaseException:
         await store.discard(ctx.sessions, pictures.values())
         raise
+    for old in replaced:  # committed: the previous pictures are no longer shown
+        store.remove(old.file_name, old.preview_name)
     async with ctx.sessions() as session:
         row = await account_row(session, viewer.id)
         requests = await session.scalar(

@@ -7,6 +7,7 @@ worker's job (``node.services.scheduling.Scheduler``, under :data:`SCHEDULER`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -25,18 +26,22 @@ from node.api.mastodon.common import (
     params,
     require,
 )
+from node.api.mastodon.media import media_entity
 from node.api.mastodon.queries import Viewer, paged
+from node.appkeys import MEDIA
 from node.db.engine import AsyncSession
-from node.db.models import ScheduledStatus
+from node.db.models import MediaAttachment, ScheduledStatus
+from node.services.media import MediaStore
 from node.services.scheduling import (
     PostParams,
     ScheduleError,
     Scheduler,
+    check_media,
     reschedule,
     schedule_post,
 )
 
-__all__ = ["SCHEDULER", "parse_time", "routes", "schedule", "scheduled_entity"]
+__all__ = ["SCHEDULER", "parse_time", "routes", "schedule", "scheduled_entities"]
 
 routes = ApiRoutes()
 
@@ -54,16 +59,33 @@ def parse_time(value: Any) -> datetime:
         raise ApiError(422, "scheduled_at must be an ISO 8601 time") from None
 
 
-def scheduled_entity(row: ScheduledStatus) -> dict[str, Any]:
+async def scheduled_entities(
+    session: AsyncSession, store: MediaStore, rows: Sequence[ScheduledStatus]
+) -> list[dict[str, Any]]:
+    """ScheduledStatus entities, their uploads loaded in one query."""
+    posts = [PostParams.from_json(row.params_json) for row in rows]
+    wanted = {i for post in posts for i in post.media_ids}
+    media = {}
+    if wanted:
+        found = await session.scalars(select(MediaAttachment).where(MediaAttachment.id.in_(wanted)))
+        media = {m.id: media_entity(store, m) for m in found}
+    return [
+        scheduled_entity(row, post, [media[i] for i in post.media_ids if i in media])
+        for row, post in zip(rows, posts, strict=True)
+    ]
+
+
+def scheduled_entity(
+    row: ScheduledStatus, post: PostParams, media: list[dict[str, Any]]
+) -> dict[str, Any]:
     """A ScheduledStatus entity (``params`` as Mastodon fills them)."""
-    post = PostParams.from_json(row.params_json)
     return {
         "id": str(row.id),
         "scheduled_at": datetime_json(row.scheduled_at),
         "params": {
             "text": post.text,
             "poll": None,
-            "media_ids": None,
+            "media_ids": [str(i) for i in post.media_ids] or None,
             "sensitive": post.sensitive,
             "spoiler_text": post.spoiler_text,
             "visibility": post.visibility,
@@ -75,15 +97,13 @@ def scheduled_entity(row: ScheduledStatus) -> dict[str, Any]:
             "with_rate_limit": False,
             "allowed_mentions": None,
         },
-        "media_attachments": [],
+        "media_attachments": media,
     }
 
 
 async def schedule(request: web.Request, viewer: Viewer, post: PostParams) -> web.StreamResponse:
     """Answer ``POST /api/v1/statuses`` with ``scheduled_at``: the ScheduledStatus, or 422."""
     values = await params(request)
-    if values.getall("media_ids[]", []) or values.getall("media_ids", []):
-        raise ApiError(422, "scheduled posts with media are not supported yet")
     when = parse_time(values.get("scheduled_at"))
     grant = await require(request)
     post = replace(post, application_id=getattr(grant, "app_id", None) or grant.token_id)
@@ -91,11 +111,13 @@ async def schedule(request: web.Request, viewer: Viewer, post: PostParams) -> we
     async with ctx.sessions() as session, session.begin():
         if post.in_reply_to_id is not None:
             await visible_status(session, post.in_reply_to_id, viewer)
+        store = request.app[MEDIA]
         try:
+            await check_media(session, store, viewer.id, post.media_ids)
             row = await schedule_post(session, viewer.id, when, post)
         except ScheduleError as exc:
             raise ApiError(422, str(exc)) from None
-        answer = scheduled_entity(row)
+        (answer,) = await scheduled_entities(session, store, [row])
     request.app[SCHEDULER].wake()
     return json_response(answer)
 
@@ -115,11 +137,9 @@ async def all_scheduled(request: web.Request) -> web.StreamResponse:
     query = select(ScheduledStatus).where(ScheduledStatus.account_id == viewer.id)
     async with context_of(request).sessions() as session:
         found = (await session.scalars(paged(query, ScheduledStatus.id, wanted))).all()
-    rows = sorted(found, key=lambda row: row.id, reverse=True)
-    return json_response(
-        [scheduled_entity(row) for row in rows],
-        headers=link_header(request, [row.id for row in rows]),
-    )
+        rows = sorted(found, key=lambda row: row.id, reverse=True)
+        entities = await scheduled_entities(session, request.app[MEDIA], rows)
+    return json_response(entities, headers=link_header(request, [row.id for row in rows]))
 
 
 @routes.get("/api/v1/scheduled_statuses/{id}")
@@ -127,7 +147,9 @@ async def show_scheduled(request: web.Request) -> web.StreamResponse:
     """One of the caller's waiting posts."""
     viewer = await signed_in(request, "read:statuses")
     async with context_of(request).sessions() as session:
-        return json_response(scheduled_entity(await _own(session, path_id(request), viewer)))
+        row = await _own(session, path_id(request), viewer)
+        (answer,) = await scheduled_entities(session, request.app[MEDIA], [row])
+    return json_response(answer)
 
 
 @routes.put("/api/v1/scheduled_statuses/{id}")
@@ -142,7 +164,7 @@ async def move_scheduled(request: web.Request) -> web.StreamResponse:
             await reschedule(session, row, when)
         except ScheduleError as exc:
             raise ApiError(422, str(exc)) from None
-        answer = scheduled_entity(row)
+        (answer,) = await scheduled_entities(session, request.app[MEDIA], [row])
     request.app[SCHEDULER].wake()
     return json_response(answer)
 

@@ -34,7 +34,7 @@ from node.services.context import NodeContext
 from node.services.statuses import find_account
 from node.services.text import normalise_tag
 
-__all__ = ["routes", "search_accounts"]
+__all__ = ["routes", "run_search", "search_accounts"]
 
 log = logging.getLogger(__name__)
 
@@ -250,23 +250,43 @@ async def search(request: web.Request) -> web.StreamResponse:
     resolve = flag(request.query.get("resolve"), "resolve") and viewer is not None
     following = flag(request.query.get("following"), "following")
     ctx = context_of(request)
-    result: dict[str, list[Any]] = {"accounts": [], "statuses": [], "hashtags": []}
     async with ctx.sessions() as session, session.begin():
-        if q.startswith(("https://", "http://")):
-            found = await _by_url(ctx, session, q, resolve=resolve)
-            if found is not None and kind in {"", _PLURAL[found[0]]}:
-                await _add_found(ctx, session, viewer, found, result)
-            return json_response(result)
-        if kind in {"", "accounts"}:
-            result["accounts"] = await search_accounts(
-                ctx, session, viewer, q,
-                resolve=resolve, following=following, limit=limit, offset=offset,
-            )  # fmt: skip
-        if kind in {"", "statuses"} and viewer is not None and not _HANDLE.fullmatch(q):
-            result["statuses"] = await _statuses(ctx, session, viewer, q, limit, offset)
-        if kind in {"", "hashtags"}:
-            result["hashtags"] = await _hashtags(ctx, session, q, limit, offset)
+        result = await run_search(
+            ctx, session, viewer, q,
+            kind=kind, resolve=resolve, following=following, limit=limit, offset=offset,
+        )  # fmt: skip
     return json_response(result)
+
+
+async def run_search(
+    ctx: NodeContext,
+    session: AsyncSession,
+    viewer: Viewer | None,
+    q: str,
+    *,
+    kind: str = "",
+    resolve: bool = False,
+    following: bool = False,
+    limit: int = 20,
+    offset: int = 0,
+) -> dict[str, list[Any]]:
+    """``{accounts, statuses, hashtags}`` for *q*: the search of the API and the web pages."""
+    result: dict[str, list[Any]] = {"accounts": [], "statuses": [], "hashtags": []}
+    if q.startswith(("https://", "http://")):
+        found = await _by_url(ctx, session, q, resolve=resolve)
+        if found is not None and kind in {"", _PLURAL[found[0]]}:
+            await _add_found(ctx, session, viewer, found, result)
+        return result
+    if kind in {"", "accounts"}:
+        result["accounts"] = await search_accounts(
+            ctx, session, viewer, q,
+            resolve=resolve, following=following, limit=limit, offset=offset,
+        )  # fmt: skip
+    if kind in {"", "statuses"} and viewer is not None and not _HANDLE.fullmatch(q):
+        result["statuses"] = await _statuses(ctx, session, viewer, q, limit, offset)
+    if kind in {"", "hashtags"}:
+        result["hashtags"] = await _hashtags(ctx, session, q, limit, offset)
+    return result
 
 
 async def _add_found(

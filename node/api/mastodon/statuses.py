@@ -28,14 +28,21 @@ from node.api.mastodon.access import (
 from node.api.mastodon.common import ApiError, ApiRoutes, json_response, params
 from node.api.mastodon.entities import account_entity, media_attachments, status_edit_entity
 from node.api.mastodon.filtering import apply_filters
-from node.api.mastodon.queries import Viewer, status_select, visible_to
+from node.api.mastodon.media import media_attributes
+from node.api.mastodon.queries import Viewer, status_select, unmuted, visible_to
 from node.api.mastodon.scheduled import schedule
 from node.appkeys import MEDIA
 from node.db.engine import AsyncSession
 from node.db.models import Account, IdempotencyKey, MediaAttachment, Status, StatusEdit
 from node.services import actions
 from node.services.graph import insert_ignore
-from node.services.media import MediaError, attach_media, attachment_document, link_media
+from node.services.media import (
+    MediaError,
+    apply_attributes,
+    attach_media,
+    attachment_document,
+    link_media,
+)
 from node.services.scheduling import PostParams
 from node.services.statuses import (
     VISIBILITIES,
@@ -70,11 +77,15 @@ async def _attachments(
     viewer: Viewer,
     media_ids: list[str],
     status_id: int | None = None,
+    attributes: dict[str, dict[str, str]] | None = None,
 ) -> tuple[list[dict[str, Any]], list[MediaAttachment]]:
-    """The documents of the caller's media *media_ids* and the rows to link (422 if not theirs)."""
+    """The documents of the caller's media *media_ids* and the rows to link (422 if not theirs),
+    with an edit's alt text and focus changes applied."""
     store = request.app[MEDIA]
     try:
         rows = await attach_media(session, store, viewer.id, media_ids, status_id=status_id)
+        if attributes:
+            apply_attributes(store, rows, attributes)
     except MediaError as exc:
         raise ApiError(exc.status, exc.message) from None
     return [attachment_document(store, m) for m in rows], rows
@@ -138,12 +149,13 @@ async def create_status(request: web.Request) -> web.StreamResponse:
         raise ApiError(422, "in_reply_to_id must be an id")
     key = request.headers.get("Idempotency-Key", "").strip()[:255]
     if values.get("scheduled_at"):
-        if media_ids:
-            raise ApiError(422, "scheduled posts cannot carry media yet")
+        if not all(m.isdigit() and len(m) <= 20 for m in media_ids):
+            raise ApiError(422, "media_ids must be ids")
         later = PostParams(
             text, visibility, spoiler, sensitive, language, int(reply_raw) if reply_raw else None
         )
-        return await schedule(request, viewer, replace(later, idempotency=key or None))
+        later = replace(later, idempotency=key or None, media_ids=tuple(int(m) for m in media_ids))
+        return await schedule(request, viewer, later)
     ctx = context_of(request)
     async with ctx.sessions() as session, session.begin():
         fresh, earlier = (True, None) if not key else await _claim_key(session, viewer.id, key)
@@ -209,6 +221,9 @@ async def edit_status(request: web.Request) -> web.StreamResponse:
     sensitive = values.get("sensitive")
     language = _text_param(values, "language", 16) or None
     media_ids = _media_ids(values)
+    attributes = media_attributes(values)
+    if attributes and media_ids is None:
+        media_ids = list(attributes)
     ctx = context_of(request)
     status_id = path_id(request)
     async with ctx.sessions() as session, session.begin():
@@ -220,7 +235,7 @@ async def edit_status(request: web.Request) -> web.StreamResponse:
         documents, media = (
             (None, [])
             if media_ids is None
-            else await _attachments(request, session, viewer, media_ids, status.id)
+            else await _attachments(request, session, viewer, media_ids, status.id, attributes)
         )
         try:
             await edit_local_status(
@@ -304,17 +319,10 @@ async def status_context(request: web.Request) -> web.StreamResponse:
         status = await visible_status(session, path_id(request), viewer)
         ancestors = await _ancestor_ids(session, status)
         descendants = await _descendant_ids(session, status, viewer)
-        rows = (
-            (
-                await session.execute(
-                    status_select(viewer)
-                    .where(Status.id.in_(ancestors + descendants))
-                    .order_by(Status.id)
-                )
-            )
-            .mappings()
-            .all()
-        )
+        query = status_select(viewer).where(Status.id.in_(ancestors + descendants))
+        if viewer is not None:  # as Mastodon, muted people's posts leave threads too
+            query = query.where(unmuted(viewer))
+        rows = (await session.execute(query.order_by(Status.id))).mappings().all()
         entities = await render_statuses(session, ctx, viewer, list(rows))
         entities = await apply_filters(session, viewer, "thread", entities)
     above = set(ancestors)

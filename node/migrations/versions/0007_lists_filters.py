@@ -1,7 +1,7 @@
 """lists, conversations, filters, scheduled posts, muted threads (PROTOCOL.md C19–C21)
 
 Revision ID: 0007_lists_filters
-Revises: 0005
+Revises: 0006_media
 Create Date: 2026-11-26 03:20:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_lists_filters"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006_media"
 branch_labels: str | None = None
 depends_on: str | None = None
 

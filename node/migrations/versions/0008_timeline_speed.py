@@ -1,7 +1,7 @@
 """indexes for the home timeline: following counts and the viewer's boosts
 
 Revision ID: 0008_timeline_speed
-Revises: 0005
+Revises: 0007_lists_filters
 Create Date: 2026-11-26 03:10:00.000000
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import op
 
 revision: str = "0008_timeline_speed"
-down_revision: str | None = "0005"
+down_revision: str | None = "0007_lists_filters"
 branch_labels: str | None = None
 depends_on: str | None = None
 

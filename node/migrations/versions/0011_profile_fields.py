@@ -1,7 +1,7 @@
 """structured profiles of local people: job title, department, location, phone, expertise
 
 Revision ID: 0011_profile_fields
-Revises: 0005
+Revises: 0010_web_settings
 Create Date: 2026-11-26 03:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_profile_fields"
-down_revision: str | None = "0005"
+down_revision: str | None = "0010_web_settings"
 branch_labels: str | None = None
 depends_on: str | None = None
 
