@@ -289,6 +289,12 @@ def create_app(
         await engine.dispose()
 
     app.cleanup_ctx.append(resources)
+
+    async def end_streams(app: web.Application) -> None:
+        # Open streams would hold a shutdown until their next heartbeat write fails.
+        app[STREAMS].close_all()
+
+    app.on_shutdown.append(end_streams)
     if settings.node.role == "directory":
         from node.api import directory as directory_api
 

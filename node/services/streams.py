@@ -114,6 +114,11 @@ class StreamBus:
         """Close *listener* (its stream ended)."""
         self._listeners.discard(listener)
 
+    def close_all(self) -> None:
+        """End every open stream (the node is shutting down: don't wait for a heartbeat)."""
+        for listener in self._listeners:
+            listener.revoked.set()
+
     # -- the background task -----------------------------------------------------------
 
     async def run(self) -> None:
