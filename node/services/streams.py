@@ -22,8 +22,9 @@ import json
 import logging
 import uuid
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import func, literal, literal_column, select
@@ -266,3 +267,46 @@ def _payloads(origin: str, events: list[StreamEvent]) -> list[str]:
         out.append(json.dumps({"o": origin, "e": batch}, separators=(",", ":")))
     assert all(len(p) < _MAX_PAYLOAD for p in out)
     return out
+
+
+T = TypeVar("T")
+
+
+async def stop_tasks(*tasks: asyncio.Future[Any]) -> None:
+    """Cancel *tasks* and wait until they have ended."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def relay(
+    listener: Listener,
+    batch: Callable[[], Awaitable[Sequence[T]]],
+    send: Callable[[T], Awaitable[None]],
+    heartbeat: Callable[[], Awaitable[None]],
+    interval: float,
+) -> None:
+    """Send each item of each *batch* until *listener* is revoked or the client goes away;
+    *heartbeat* when nothing came for *interval* seconds. One loop for every event stream
+    (the Mastodon SSE endpoints and the web pages')."""
+    events = asyncio.ensure_future(batch())
+    revoked = asyncio.ensure_future(listener.revoked.wait())
+    try:
+        while True:
+            done, _ = await asyncio.wait(
+                {events, revoked}, timeout=interval, return_when=asyncio.FIRST_COMPLETED
+            )
+            if revoked in done:
+                break
+            if events not in done:
+                await heartbeat()
+                continue
+            for item in events.result():
+                await send(item)
+            events = asyncio.ensure_future(batch())
+    except ConnectionResetError:
+        pass  # the client went away
+    finally:
+        await stop_tasks(events, revoked)

@@ -10,8 +10,6 @@ suspension).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from typing import Any
@@ -22,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from node.api.mastodon.channels import Channel, Message, channel, render
 from node.api.mastodon.queries import Viewer
 from node.appkeys import CONTEXT, STREAMS
-from node.services.streams import Listener
+from node.services.streams import Listener, relay
 from node.services.web_sessions import SignedIn
 from web.current import require_user
 from web.render import render_text
@@ -84,14 +82,6 @@ async def _next(
     return messages
 
 
-async def _stop(*tasks: asyncio.Future[Any]) -> None:
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 @routes.get("/stream/{name}")
 async def stream(request: web.Request) -> web.StreamResponse:
     """``user`` (home and notifications), ``public``, ``local`` or ``tag:NAME``."""
@@ -109,26 +99,23 @@ async def stream(request: web.Request) -> web.StreamResponse:
     await response.write(b"retry: 3000\n\n")
     bus = request.app[STREAMS]
     listener = bus.listen(0, web_session_id=user.session_id)
-    events = asyncio.ensure_future(_next(request, viewer, chan, listener))
-    revoked = asyncio.ensure_future(listener.revoked.wait())
+
+    async def send(message: Message) -> None:
+        frame = _frame(request, message)
+        if frame:
+            await response.write(frame)
+
+    async def heartbeat() -> None:
+        await response.write(b":thump\n\n")
+
     try:
-        while True:
-            done, _ = await asyncio.wait(
-                {events, revoked}, timeout=HEARTBEAT_SECONDS, return_when=asyncio.FIRST_COMPLETED
-            )
-            if revoked in done:
-                break
-            if events not in done:
-                await response.write(b":thump\n\n")
-                continue
-            for message in events.result():
-                frame = _frame(request, message)
-                if frame:
-                    await response.write(frame)
-            events = asyncio.ensure_future(_next(request, viewer, chan, listener))
-    except ConnectionResetError:
-        pass  # the browser went away
+        await relay(
+            listener,
+            lambda: _next(request, viewer, chan, listener),
+            send,
+            heartbeat,
+            HEARTBEAT_SECONDS,
+        )
     finally:
-        await _stop(events, revoked)
         bus.forget(listener)
     return response

@@ -11,7 +11,6 @@ second (SECURITY.md row 20).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from typing import Any
@@ -27,7 +26,7 @@ from node.api.mastodon.queries import Viewer
 from node.appkeys import STREAMS
 from node.auth.tokens import Grant, authenticate
 from node.services.context import NodeContext
-from node.services.streams import Listener
+from node.services.streams import Listener, relay, stop_tasks
 
 __all__ = ["HEARTBEAT_SECONDS", "routes"]
 
@@ -101,14 +100,6 @@ async def health(_request: web.Request) -> web.StreamResponse:
     return web.Response(text="OK")
 
 
-async def _stop(*tasks: asyncio.Future[Any]) -> None:
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 @routes.get("/api/v1/streaming")
 async def websocket(request: web.Request) -> web.StreamResponse:
     """The multiplexed WebSocket: ``subscribe``/``unsubscribe`` messages, JSON text frames (C30)."""
@@ -153,7 +144,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     except ConnectionResetError:
         pass  # the client went away
     finally:
-        await _stop(reader, events, revoked)
+        await stop_tasks(reader, events, revoked)
         bus.forget(listener)
         await ws.close(code=1008 if listener.revoked.is_set() else 1000)
     return ws
@@ -180,26 +171,23 @@ async def server_sent_events(request: web.Request) -> web.StreamResponse:
     bus = request.app[STREAMS]
     ctx = context_of(request)
     listener = bus.listen(grant.token_id)
-    events = asyncio.ensure_future(_messages(ctx, viewer, {chan}, listener))
-    revoked = asyncio.ensure_future(listener.revoked.wait())
+
+    async def send(message: Message) -> None:
+        data = message.payload.replace("\n", "\ndata: ")
+        await response.write(f"event: {message.event}\ndata: {data}\n\n".encode())
+
+    async def heartbeat() -> None:
+        await response.write(b":thump\n\n")
+
     try:
-        while True:
-            done, _ = await asyncio.wait(
-                {events, revoked}, timeout=HEARTBEAT_SECONDS, return_when=asyncio.FIRST_COMPLETED
-            )
-            if revoked in done:
-                break
-            if events not in done:
-                await response.write(b":thump\n\n")
-                continue
-            for message in events.result():
-                data = message.payload.replace("\n", "\ndata: ")
-                await response.write(f"event: {message.event}\ndata: {data}\n\n".encode())
-            events = asyncio.ensure_future(_messages(ctx, viewer, {chan}, listener))
-    except ConnectionResetError:
-        pass  # the client went away
+        await relay(
+            listener,
+            lambda: _messages(ctx, viewer, {chan}, listener),
+            send,
+            heartbeat,
+            HEARTBEAT_SECONDS,
+        )
     finally:
-        await _stop(events, revoked)
         bus.forget(listener)
     return response
 
