@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import aiohttp
@@ -63,6 +64,10 @@ async def test_conversations_between_two_nodes(pair: Pair) -> None:
         aiohttp.ClientSession() as http,
         http.ws_connect(url, params={"access_token": pair.alice_token, "stream": "direct"}) as ws,
     ):
+        # A remote post's id comes from its `published`, which is written in whole seconds
+        # (as Mastodon does): a reply in the same second as the first message could sort
+        # before it. Reply in the next second, as people do.
+        await asyncio.sleep(1.05 - time.time() % 1)
         answer = await call(
             bob.status_post,
             f"@alice@{finance.domain} graag!",
