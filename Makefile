@@ -1,4 +1,4 @@
-# Kantine: `make demo` starts a seeded two-node demo, `make test` runs the whole suite.
+# Kantine: `make demo` starts a seeded demo (two departments and a directory), `make test` runs the whole suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

@@ -109,8 +109,9 @@ def _parser() -> _Parser:
     post.add_argument("text", metavar="TEXT", help="the post's text, or - to read it from stdin")
     demo = top.add_parser(
         "demo",
-        help="start the seeded two-node demo: Finance on 127.0.0.2:8001, HR on 127.0.0.3:8001",
-        description="Create (once) and seed demo-data/, start both nodes, print what to try; "
+        help="start the seeded demo: Finance on 127.0.0.2:8001, HR on 127.0.0.3:8001, "
+        "the directory on 127.0.0.4:8001",
+        description="Create (once) and seed demo-data/, start the three nodes, print what to try; "
         "Ctrl-C stops them.",
     )
     demo.add_argument(

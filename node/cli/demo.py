@@ -1,6 +1,7 @@
-"""``kantine demo``: two seeded department nodes on loopback, Finance and HR, until Ctrl-C.
+"""``kantine demo``: two seeded department nodes, Finance and HR, and their directory node.
 
-The committed configs ``config/examples/demo-finance.toml`` and ``demo-hr.toml`` are copied
+All three run on loopback until Ctrl-C. The committed configs
+``config/examples/demo-finance.toml``, ``demo-hr.toml`` and ``demo-directory.toml`` are copied
 into the demo folder (``demo-data/``, git-ignored) once and run from there, so their
 relative paths put each node's database beside them. Everything is idempotent: a second
 run reuses the data, the people and their tokens, and seeds the posts only once.
@@ -29,10 +30,12 @@ import config
 from config import Settings, load_settings
 from node.auth.tokens import issue_token
 from node.cli.database import initialise, open_database
+from node.cli.directory import _node as node_context
 from node.cli.errors import CommandError
 from node.db.models import Account, Follow, Status
 from node.federation.documents import Urls
 from node.services.accounts import create_local_account, local_account
+from node.services.profile import ProfileChange, change_profile
 
 __all__ = ["run_demo"]
 
@@ -60,7 +63,27 @@ _PEOPLE = (
     _Person("hr", "bob", "Bob Bakker", "admin"),
     _Person("hr", "hanna", "Hanna Visser", "member"),
 )
-_NODES = ("finance", "hr")
+_NODES = ("finance", "hr", "directory")
+
+#: Who-is-who profiles, set through the profile service so the nodes push them to the directory.
+_PROFILES = {
+    "alice": ProfileChange(
+        job_title="Controller", department="Financiën", location="Utrecht",
+        phone="+31 30 123 4501", expertise=["begroting", "kwartaalcijfers"],
+    ),
+    "ingrid": ProfileChange(
+        job_title="Communicatieadviseur", department="Financiën", location="Utrecht",
+        phone="+31 30 123 4502", expertise=["communicatie", "declaraties"],
+    ),
+    "bob": ProfileChange(
+        job_title="HR-manager", department="HR", location="Amsterdam",
+        phone="+31 20 765 4301", expertise=["verlof", "arbeidsvoorwaarden"],
+    ),
+    "hanna": ProfileChange(
+        job_title="Recruiter", department="HR", location="Amsterdam",
+        phone="+31 20 765 4302", expertise=["werving", "sport"],
+    ),
+}  # fmt: skip
 
 
 @dataclass
@@ -127,7 +150,7 @@ def _save_state(path: Path, state: dict[str, Any]) -> None:
 
 
 async def _prepare_people(nodes: dict[str, _Node], state: dict[str, Any]) -> None:
-    """Initialise both nodes and create the demo people and their tokens (once)."""
+    """Initialise the nodes and create the demo people and their tokens (once)."""
     tokens: dict[str, str] = state["tokens"]
     for node in nodes.values():
         await initialise(node.settings)
@@ -260,8 +283,19 @@ async def _seed(nodes: dict[str, _Node], tokens: dict[str, str]) -> None:
             ))  # fmt: skip
 
 
+async def _seed_profiles(nodes: dict[str, _Node]) -> None:
+    """Give the people their who-is-who profiles; the running nodes push them to the directory."""
+    for node in (nodes["finance"], nodes["hr"]):
+        async with node_context(node.settings, str(node.config)) as ctx:
+            for person in (p for p in _PEOPLE if p.node == node.name):
+                async with ctx.sessions() as session, session.begin():
+                    account = await local_account(session, ctx.domain, person.username)
+                    assert account is not None
+                    await change_profile(ctx, session, account, _PROFILES[person.username])
+
+
 def _instructions(nodes: dict[str, _Node], tokens: dict[str, str], root: Path) -> str:
-    finance, hr = nodes["finance"], nodes["hr"]
+    finance, hr, directory = nodes["finance"], nodes["hr"], nodes["directory"]
     kantine = _kantine()
     people = "\n".join(
         f"  {p.username + '@' + nodes[p.node].domain:<24} {p.role:<15} "
@@ -270,10 +304,11 @@ def _instructions(nodes: dict[str, _Node], tokens: dict[str, str], root: Path) -
     )
     fin_cfg, hr_cfg = _shown(finance.config), _shown(hr.config)
     return f"""
-Kantine demo is running. Ctrl-C stops both nodes; data stays in {_shown(root)}/.
+Kantine demo is running. Ctrl-C stops the three nodes; data stays in {_shown(root)}/.
 
   Financiën  {finance.base}   config {fin_cfg}   log {_shown(finance.log)}
   HR         {hr.base}   config {hr_cfg}   log {_shown(hr.log)}
+  Directory  {directory.base}   config {_shown(directory.config)}   log {_shown(directory.log)}
 
 People (alice follows bob across the nodes; hanna follows alice):
 {people}
@@ -281,6 +316,7 @@ People (alice follows bob across the nodes; hanna follows alice):
 Open the web pages in a browser and log in with a name and password above:
   {finance.base}/login   (alice: post, and see bob's replies arrive live)
   {hr.base}/login   (bob)
+  {directory.base}/directory?q=verlof   (who is who: search, departments, org chart)
 
 Try:
   # WebFinger and an actor document
@@ -296,6 +332,13 @@ Try:
   # What arrived in hanna's inbox at HR (and bob's posts in alice's)
   curl -H 'Authorization: Bearer {tokens["hanna"]}' {hr.base}/users/hanna/inbox
   curl -H 'Authorization: Bearer {tokens["alice"]}' {finance.base}/users/alice/inbox
+
+  # The directory: search, org-wide handles, SPARQL and exports
+  curl '{directory.base}/.well-known/webfinger?resource=acct:alice@{directory.domain}'
+  curl -H 'Accept: text/csv' --data-urlencode 'query=PREFIX schema: <http://schema.org/>
+       SELECT ?name ?title WHERE {{ ?p a schema:Person; schema:name ?name; schema:jobTitle ?title }}' \\
+       {directory.base}/sparql
+  curl {directory.base}/directory/export.csv
 
   # The admin's side
   {kantine} post --as ingrid --config {fin_cfg} "Lunch om 12 uur in de kantine"
@@ -334,7 +377,10 @@ def run_demo(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     # Ctrl-C even where SIGINT was ignored for us (a background job of a script).
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    print(f"starting Financiën on {nodes['finance'].base} and HR on {nodes['hr'].base} …")
+    print(
+        f"starting Financiën on {nodes['finance'].base}, HR on {nodes['hr'].base} "
+        f"and the directory on {nodes['directory'].base} …"
+    )
     try:
         for node in nodes.values():
             _start(node)
@@ -344,6 +390,11 @@ def run_demo(args: argparse.Namespace) -> int:
             asyncio.run(_seed(nodes, state["tokens"]))
             state["seeded"] = True
             _save_state(state_file, state)
+        if not state.get("profiles"):
+            print("seeding who-is-who profiles …")
+            asyncio.run(_seed_profiles(nodes))
+            state["profiles"] = True
+            _save_state(state_file, state)
         print(_instructions(nodes, state["tokens"], root), flush=True)
         while True:
             for node in nodes.values():
@@ -352,7 +403,7 @@ def run_demo(args: argparse.Namespace) -> int:
                     raise _failure(node, f"stopped (exit {node.process.returncode})")
             time.sleep(0.5)
     except KeyboardInterrupt:
-        print("\nstopping both nodes …")
+        print("\nstopping the nodes …")
         return 0
     finally:
         _stop(nodes)
