@@ -8,7 +8,8 @@ that made them, with ``Cache-Control: no-store``.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import segno
 from aiohttp import web
@@ -25,6 +26,7 @@ from node.auth.two_factor import (
     regenerate_recovery_codes,
     state_of,
 )
+from node.db.engine import AsyncSession
 from node.services.account_access import (
     list_authorised_apps,
     list_browser_sessions,
@@ -131,70 +133,63 @@ async def _code_checked(request: web.Request, action: str) -> tuple[str, web.Res
     return code, None
 
 
-@routes.post(f"{_TWO_FACTOR}/confirm")
-async def two_factor_confirm(request: web.Request) -> web.StreamResponse:
-    """Switch on with the first code; show the recovery codes once."""
+T = TypeVar("T")
+
+
+async def _with_code(
+    request: web.Request,
+    form_field: str,
+    wrong: str,
+    action: Callable[[AsyncSession, int, str], Awaitable[T]],
+) -> tuple[T, None] | tuple[None, web.StreamResponse]:
+    """Run *action* with the code the form sent (throttled like a password): its result, or
+    the page that refuses the code, with *wrong* beside *form_field*."""
     user = require_user(request)
-    _ = gettext(request)
-    code, refusal = await _code_checked(request, "confirm")
+    code, refusal = await _code_checked(request, form_field)
     if refusal is not None:
-        return refusal
+        return None, refusal
     limiter = request.app[AUTH].limiter
     try:
         async with request.app[CONTEXT].sessions() as session, session.begin():
-            codes = await confirm_setup(session, user.account_id, code)
+            result = await action(session, user.account_id, code)
     except TwoFactorError:
         limiter.record(user.username, success=False)
-        return await _two_factor_page(
-            request,
-            errors={
-                "confirm": _("That code is not right. Check your phone's clock and try again.")
-            },
-            status=422,
-        )
+        page = await _two_factor_page(request, errors={form_field: wrong}, status=422)
+        return None, page
     limiter.record(user.username, success=True)
+    return result, None
+
+
+@routes.post(f"{_TWO_FACTOR}/confirm")
+async def two_factor_confirm(request: web.Request) -> web.StreamResponse:
+    """Switch on with the first code; show the recovery codes once."""
+    _ = gettext(request)
+    wrong = _("That code is not right. Check your phone's clock and try again.")
+    codes, refusal = await _with_code(request, "confirm", wrong, confirm_setup)
+    if refusal is not None:
+        return refusal
     return await _two_factor_page(request, codes=codes, notice=_("Two-factor sign-in is on."))
 
 
 @routes.post(f"{_TWO_FACTOR}/disable")
 async def two_factor_disable(request: web.Request) -> web.StreamResponse:
     """Switch off, with a current code or a recovery code."""
-    user = require_user(request)
     _ = gettext(request)
-    code, refusal = await _code_checked(request, "disable")
+    _done, refusal = await _with_code(request, "disable", _("That code is not right."), disable)
     if refusal is not None:
         return refusal
-    limiter = request.app[AUTH].limiter
-    try:
-        async with request.app[CONTEXT].sessions() as session, session.begin():
-            await disable(session, user.account_id, code)
-    except TwoFactorError:
-        limiter.record(user.username, success=False)
-        return await _two_factor_page(
-            request, errors={"disable": _("That code is not right.")}, status=422
-        )
-    limiter.record(user.username, success=True)
     raise web.HTTPSeeOther(f"{_TWO_FACTOR}?saved=1")
 
 
 @routes.post(f"{_TWO_FACTOR}/recovery-codes")
 async def two_factor_recovery_codes(request: web.Request) -> web.StreamResponse:
     """New recovery codes (the old ones stop working), shown once."""
-    user = require_user(request)
     _ = gettext(request)
-    code, refusal = await _code_checked(request, "regenerate")
+    codes, refusal = await _with_code(
+        request, "regenerate", _("That code is not right."), regenerate_recovery_codes
+    )
     if refusal is not None:
         return refusal
-    limiter = request.app[AUTH].limiter
-    try:
-        async with request.app[CONTEXT].sessions() as session, session.begin():
-            codes = await regenerate_recovery_codes(session, user.account_id, code)
-    except TwoFactorError:
-        limiter.record(user.username, success=False)
-        return await _two_factor_page(
-            request, errors={"regenerate": _("That code is not right.")}, status=422
-        )
-    limiter.record(user.username, success=True)
     return await _two_factor_page(request, codes=codes, notice=_("New recovery codes made."))
 
 
