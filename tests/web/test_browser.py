@@ -242,9 +242,9 @@ async def test_the_language_switch_and_a_keyboard_only_flow(node: Node) -> None:
         await page.focus("#language-select")
         await page.select_option("#language-select", "en")
         await page.keyboard.press("Tab")
-        await page.keyboard.press("Enter")
-        await page.wait_for_load_state()
-        await asyncio.sleep(0)
+        # Wait for the page the form leads to, not for the one already loaded.
+        async with page.expect_navigation():
+            await page.keyboard.press("Enter")
         assert await page.get_attribute("html", "lang") == "en"
         assert "What are you working on?" in await page.inner_text("main")
 
