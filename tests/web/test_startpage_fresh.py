@@ -12,11 +12,13 @@ with a feed row pointing at it and its body already rendered for someone else.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from node.api.mastodon.home import FAST_READS
-from node.db.models import HomeFeedEntry, Status
+from node.db.models import Account, HomeFeedEntry, Status, WebSession
+from node.services.web_sessions import IDLE_TIMEOUT, TOUCH_AFTER
 from tests.conftest import Node
 from tests.mastodon.conftest import raw
 from tests.web.conftest import PASSWORD, Browser, BrowserFactory, csrf_of
@@ -204,3 +206,51 @@ async def test_a_readers_filter_marks_only_their_page(
     assert "Filtered: Eten" in warned and "<details" in warned
     plain = _article(await carol.page("/"), status_id)
     assert "Lunch om twaalf uur" in plain and "Filtered" not in plain and "<details" not in plain
+
+
+async def test_a_page_view_reads_the_session_and_writes_it_only_when_due(
+    node: Node, alice: Browser
+) -> None:
+    """The session row is read on every page (on SQLite with plain sqlite3) and written at
+    most once per ``TOUCH_AFTER``; an idle, revoked or suspended session opens nothing."""
+
+    async def sessions() -> list[WebSession]:
+        async with node.ctx.sessions() as session:
+            return list(await session.scalars(select(WebSession)))
+
+    async def set_row(**values: object) -> None:
+        async with node.ctx.sessions() as session, session.begin():
+            await session.execute(update(WebSession).values(**values))
+
+    (row,) = await sessions()
+    now = datetime.now(UTC)
+    recent = now - timedelta(seconds=30)
+    await set_row(last_seen_at=recent)
+    assert (await alice.get("/"))[0] == 200
+    assert (await sessions())[0].last_seen_at == recent  # a plain view writes nothing
+
+    due = now - TOUCH_AFTER - timedelta(minutes=1)
+    await set_row(last_seen_at=due)
+    assert (await alice.get("/"))[0] == 200
+    assert (await sessions())[0].last_seen_at > due + timedelta(minutes=1)  # touched
+
+    for values in (
+        {"last_seen_at": now - IDLE_TIMEOUT - timedelta(minutes=1)},
+        {"revoked_at": now},
+        {"expires_at": now - timedelta(seconds=1)},
+    ):
+        await set_row(**values)
+        before = (await sessions())[0].last_seen_at
+        status, _html = await alice.get("/")
+        assert status == 303, values  # back to the login page
+        assert (await sessions())[0].last_seen_at == before  # and nothing written
+        await set_row(
+            last_seen_at=recent, revoked_at=None, expires_at=row.expires_at
+        )  # alive again
+        assert (await alice.get("/"))[0] == 200
+
+    async with node.ctx.sessions() as session, session.begin():
+        await session.execute(
+            update(Account).where(Account.id == row.account_id).values(suspended_at=now)
+        )
+    assert (await alice.get("/"))[0] == 303
