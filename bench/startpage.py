@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import gzip
 import re
 import sqlite3
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select, update
 from sqlalchemy import text as sql
 
 from bench.nodes import free_port
@@ -39,7 +40,8 @@ from bench.report import machine, table
 from config import settings_from_mapping
 from node.app import create_app
 from node.appkeys import CONTEXT, ENGINE
-from node.db.models import Follow, HomeFeedEntry, Status
+from node.db.models import Follow, HomeFeedEntry, Status, WebSession
+from node.heap import settle_heap
 from node.ids import id_for_time, new_id
 from node.services.accounts import create_local_account
 
@@ -132,6 +134,17 @@ async def _seed(app: web.Application, statuses: int, authors: int) -> str:
     return "viewer"
 
 
+async def _someone_writes(app: web.Application, n: int) -> None:
+    """One commit of something the page does not show (the newest browser session's user
+    agent: the data set gains no rows and keeps its content), as another request's write."""
+    async with app[CONTEXT].sessions() as session, session.begin():
+        await session.execute(
+            update(WebSession)
+            .where(WebSession.id == select(func.max(WebSession.id)).scalar_subquery())
+            .values(user_agent=f"bench.startpage {n}")
+        )
+
+
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -139,9 +152,14 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 async def run(
     *, database_url: str, statuses: int, authors: int, requests: int, seed: bool,
-    viewer: str, password: str, domain: str | None = None,
+    viewer: str, password: str, domain: str | None = None, settle: bool = True,
+    write_every: int = 0,
 ) -> dict[str, float]:  # fmt: skip
     """Seed (unless told not to), log in, time ``GET /``; the figures.
+
+    With *write_every*, a commit lands before every *write_every*-th request, as other
+    people's writes do on a live node: what is cached until the next commit is then cold
+    for that request.
 
     *domain* serves a data set made for another domain (``bench.seed``'s ``bench.example``,
     with an https base URL) on loopback; cookies are then carried by hand, since a client
@@ -164,20 +182,32 @@ async def run(
     )
     app = create_app(settings, run_workers=False)
     server_times: list[float] = []
+    server_cpu: list[float] = []  # the process's CPU (client idle meanwhile): less load-bound
+    pauses: list[tuple[int, float]] = []  # garbage collections: (generation, CPU seconds)
+    collecting: list[float] = []
+
+    def collection(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collecting[:] = [time.thread_time()]
+        elif collecting:
+            pauses.append((info["generation"], time.thread_time() - collecting[0]))
 
     @web.middleware
     async def timing(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         response = await handler(request)
         if request.path == "/":
             server_times.append(time.perf_counter() - started)
+            server_cpu.append(time.process_time() - cpu)
         return response
 
     app.middlewares.insert(0, timing)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    if settle:
+        settle_heap()  # as ``kantine serve`` does after startup
     await web.TCPSite(runner, HOST, port).start()
     base = f"http://{HOST}:{port}"
     try:
@@ -210,8 +240,12 @@ async def run(
                     html = await response.text()
                     assert response.status == 200, html[:300]
             server_times.clear()
+            server_cpu.clear()
+            gc.callbacks.append(collection)
             round_trips: list[float] = []
-            for _ in range(requests):
+            for n in range(requests):
+                if write_every and n % write_every == 0:
+                    await _someone_writes(app, n)
                 started = time.perf_counter()
                 async with http.get(f"{base}/", headers=jar()) as response:
                     body = await response.read()
@@ -227,11 +261,19 @@ async def run(
                 weight += len(data)
                 compressed += len(gzip.compress(data))
     finally:
+        if collection in gc.callbacks:
+            gc.callbacks.remove(collection)
         await runner.cleanup()
+    oldest = [seconds for generation, seconds in pauses if generation == 2]
     return {
         "posts": posts,
         "server_p50_ms": statistics.median(server_times) * 1000,
         "server_p99_ms": _percentile(server_times, 0.99) * 1000,
+        "server_cpu_p50_ms": statistics.median(server_cpu) * 1000,
+        "server_cpu_p99_ms": _percentile(server_cpu, 0.99) * 1000,
+        "collections": len(pauses),
+        "oldest_collections": len(oldest),
+        "longest_collection_ms": max((s for _g, s in pauses), default=0.0) * 1000,
         "round_trip_p50_ms": statistics.median(round_trips) * 1000,
         "round_trip_p99_ms": _percentile(round_trips, 0.99) * 1000,
         "html_kb": len(body) / 1024,
@@ -266,6 +308,17 @@ def main() -> None:
     parser.add_argument("--viewer", default="viewer")
     parser.add_argument("--password", default=PASSWORD)
     parser.add_argument(
+        "--write-every",
+        type=int,
+        default=0,
+        help="someone else commits a change before every Nth request (caches go cold)",
+    )
+    parser.add_argument(
+        "--no-settle",
+        action="store_true",
+        help="leave the garbage collector as Python starts it (no node.heap.settle_heap)",
+    )
+    parser.add_argument(
         "--seeded",
         action="store_true",
         help="use bench.seed's data set (10,000 people, 1,000,000 statuses; built once, cached)",
@@ -287,17 +340,22 @@ def main() -> None:
                 viewer=args.viewer,
                 password=args.password,
                 domain=domain,
+                settle=not args.no_settle,
+                write_every=args.write_every,
             )
         )
     kind = url.split(":", 1)[0].split("+")[0]
     print(machine())
     print(
         table(
-            f"Start page, {kind}, {args.statuses:,} statuses, {args.requests} requests",
+            f"Start page, {kind}, {args.statuses:,} statuses, {args.requests} requests"
+            + (f", a commit before every {args.write_every}th" if args.write_every else ""),
             [
                 "posts shown",
                 "server p50 ms",
                 "server p99 ms",
+                "server CPU p50 ms",
+                "server CPU p99 ms",
                 "round trip p50 ms",
                 "round trip p99 ms",
                 "HTML KB",
@@ -309,6 +367,8 @@ def main() -> None:
                     int(figures["posts"]),
                     f"{figures['server_p50_ms']:.1f}",
                     f"{figures['server_p99_ms']:.1f}",
+                    f"{figures['server_cpu_p50_ms']:.1f}",
+                    f"{figures['server_cpu_p99_ms']:.1f}",
                     f"{figures['round_trip_p50_ms']:.1f}",
                     f"{figures['round_trip_p99_ms']:.1f}",
                     f"{figures['html_kb']:.1f}",
@@ -317,6 +377,11 @@ def main() -> None:
                 ]
             ],
         )
+    )
+    print(
+        f"garbage collections during the timed requests: {int(figures['collections'])}, "
+        f"{int(figures['oldest_collections'])} of the oldest generation; the longest took "
+        f"{figures['longest_collection_ms']:.1f} ms CPU"
     )
 
 

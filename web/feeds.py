@@ -6,6 +6,7 @@ rendered to the same Status entities the Mastodon API sends; templates read thos
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from sqlalchemy import Select, or_
 from node.api.mastodon.access import render_statuses
 from node.api.mastodon.common import Page
 from node.api.mastodon.filtering import apply_filters
-from node.api.mastodon.home import core_page, feed_query
+from node.api.mastodon.home import FastReads, core_page, feed_query
 from node.api.mastodon.queries import Viewer, newest_first, paged, status_select
 from node.db.models import Status, StatusTag, Tag
 from node.services.context import NodeContext
@@ -87,13 +88,23 @@ async def home_feed(
     viewer: Viewer,
     max_id: int | None,
     *,
+    reads: FastReads | None = None,
     limit: int = PAGE_SIZE,
 ) -> Feed:
     """The viewer's home timeline, as ``/api/v1/timelines/home`` serves it (``home.core_page``:
     the capped fan-out feed, then older posts of the people followed; mutes, exclusive lists
-    and filters applied), with the viewer's built ``feed_query`` kept in *cache*."""
-    feed = cache.get(("home", viewer), lambda: feed_query(viewer))
-    entities, ids = await core_page(ctx, viewer, _page(max_id, limit), feed=feed)
+    and filters applied), with the viewer's built ``feed_query`` kept in *cache*.
+
+    On SQLite (*reads*) the page is the API's very answer: ``FastReads.page_of`` reads it
+    with plain ``sqlite3`` and the Status JSON cached until the next commit, parsed here."""
+    wanted = _page(max_id, limit)
+    fast = None if reads is None else reads.page_of(viewer, wanted, ctx)
+    if fast is not None:  # SQLite: the API's own fast path and its cached Status JSON
+        body, ids = fast
+        entities: list[dict[str, Any]] = json.loads(body)
+    else:  # PostgreSQL, or a viewer with filters
+        feed = cache.get(("home", viewer), lambda: feed_query(viewer))
+        entities, ids = await core_page(ctx, viewer, wanted, feed=feed)
     older = min(ids) if len(ids) >= limit else None
     return Feed(entities, older, max(ids) if ids else None)
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from markupsafe import escape
 
 from node.appkeys import SETTINGS
 from web.current import csrf_token, current_user, locale_of
@@ -19,7 +20,7 @@ def render_text(request: web.Request, template: str, context: Mapping[str, Any])
 
     values: dict[str, Any] = {
         "user": current_user(request),
-        "csrf_token": csrf_token(request),
+        "csrf_token": escape(csrf_token(request)),  # escaped once, not per form of a page
         "node_name": request.app[SETTINGS].node.name,
         "path": request.path,
         "path_qs": request.path_qs,

@@ -15,8 +15,10 @@ import jinja2
 from aiohttp import web
 from babel import Locale
 from babel.support import NullTranslations
+from markupsafe import escape
 
 from web.feeds import QueryCache
+from web.fragments import PostBodies
 from web.i18n import LOCALES, load_translations
 from web.static import StaticFiles
 from web.text import DateWords, format_when, local_links, status_labels
@@ -56,13 +58,20 @@ class WebRuntime:
                 format_when, words=DateWords(Locale.parse(locale))
             )
             labels = status_labels(translations[locale])
-            env.globals["L"] = labels
+            # Escaped once here, not once per post and button (escape() passes Markup through).
+            env.globals["L"] = {key: escape(value) for key, value in labels.items()}
             env.filters["local_links"] = local_links
             env.filters["visibility_label"] = lambda value, labels=labels: labels.get(
                 f"visibility_{value}", value
             )
+            env.filters["post_body"] = PostBodies(env)  # the reader-independent part of a post
             environments[locale] = env
         return cls(environments, translations, static, handlers=frozenset(handlers))
+
+    def post_bodies(self, locale: str) -> PostBodies:
+        """*locale*'s cache of rendered post bodies (:mod:`web.fragments`)."""
+        bodies: PostBodies = self.environments[locale].filters["post_body"]
+        return bodies
 
     def template(self, locale: str, name: str) -> jinja2.Template:
         """The template *name* in *locale*'s environment."""

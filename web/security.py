@@ -17,13 +17,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from aiohttp import web
 
 from node.api.mastodon.common import ApiError
+from node.api.mastodon.home import FAST_READS
 from node.appkeys import CONTEXT, SETTINGS
 from node.auth.forms import FormSigner
-from node.services.web_sessions import resolve_session
+from node.services.web_sessions import (
+    judge_session,
+    resolve_session,
+    session_digest,
+    session_select,
+)
 from web.current import ANON_NONCE, LOCALE, USER, csrf_matches
 from web.i18n import choose_locale
 from web.render import render
@@ -84,6 +91,17 @@ async def _load_session(request: web.Request) -> None:
     secret = request.cookies.get(session_cookie_name(request), "")
     if not secret:
         return
+    # On SQLite the session row is read with plain sqlite3 (no thread hop, no ORM); only a
+    # session whose ``last_seen_at`` is due to be written takes the async session.
+    reads = request.app.get(FAST_READS)
+    digest = session_digest(secret)
+    if reads is not None and digest is not None:
+        rows = reads.rows("web_session", session_select, secret_hash=digest)
+        user, touch = judge_session(rows[0] if rows else None, datetime.now(UTC))
+        if not touch:
+            if user is not None:
+                request[USER] = user
+            return
     async with request.app[CONTEXT].sessions() as session:
         user = await resolve_session(session, secret)
     if user is not None:

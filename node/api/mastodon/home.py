@@ -45,7 +45,7 @@ from node.api.mastodon.queries import (
 )
 from node.auth.scopes import implies
 from node.auth.tokens import digest
-from node.db.models import Account, Follow, HomeFeedEntry, Status
+from node.db.models import Account, Follow, HomeFeedEntry, Status, UTCDateTime
 from node.services.context import NodeContext
 from node.services.feeds import feed_floor
 
@@ -157,7 +157,7 @@ class FastReads:
         ):
             self.db.execute(pragma)
         self._dialect = SQLiteDialect_pysqlite(paramstyle="named")
-        self._compiled: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+        self._compiled: dict[tuple[Any, ...], Any] = {}
         self._version = -1
         #: Status id → its JSON without flags and ``reblog``, the closing brace left off.
         self._json: dict[int, str] = {}
@@ -299,9 +299,44 @@ class FastReads:
     ) -> tuple[str, list[int]] | None:
         """One page of the home timeline of the token *secret*: its JSON and its ids, read in
         one transaction; None for a viewer with filters (the session path applies them)."""
+        return self._page(lambda: self._viewer(secret), wanted, ctx)
+
+    def page_of(
+        self, viewer: Viewer, wanted: Page, ctx: NodeContext
+    ) -> tuple[str, list[int]] | None:
+        """As :meth:`page`, for a *viewer* already known to be signed in (the web pages'
+        browser session, checked by ``node.services.web_sessions``), not a bearer token."""
+        return self._page(lambda: viewer, lambda: wanted, ctx)
+
+    def rows(
+        self, key: str, build: Callable[[], Select[Any]], **params: Any
+    ) -> list[dict[str, Any]]:
+        """The rows of the Core select *build* (compiled once under *key*) with *params*
+        bound, timestamps read back as aware datetimes, as the async session gives them."""
+        sql = self._compiled.get(("rows", key))
+        if sql is None:
+            query = build()
+            compiled = query.compile(
+                dialect=self._dialect, compile_kwargs={"render_postcompile": True}
+            )
+            dates = [c.key for c in query.selected_columns if isinstance(c.type, UTCDateTime)]
+            sql = self._compiled[("rows", key)] = (str(compiled), dict(compiled.params), dates)
+        cursor = self.db.execute(sql[0], {**sql[1], **params})
+        names = [d[0] for d in cursor.description]
+        found = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+        for row in found:
+            for name in sql[2]:
+                if row[name] is not None:
+                    row[name] = datetime.fromisoformat(row[name]).replace(tzinfo=UTC)
+        return found
+
+    def _page(
+        self, who: Callable[[], Viewer], wanted: Callable[[], Page], ctx: NodeContext
+    ) -> tuple[str, list[int]] | None:
+        """One page of *who*'s home timeline, read in one transaction (see :meth:`page`)."""
         self.db.execute("BEGIN")
         try:
-            viewer = self._viewer(secret)
+            viewer = who()
             if self.db.execute(_HAS_FILTERS, (viewer.id,)).fetchone() is not None:
                 return None
             (version,) = self.db.execute("PRAGMA data_version").fetchone()
