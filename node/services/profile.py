@@ -216,14 +216,16 @@ async def change_profile(
         # Profile fields named like a structured one edit that one (Mastodon apps), and the
         # name the person chose ("Afdeling") stays the name shown.
         own: list[tuple[str, str]] = []
-        for name, value in change.fields:
+        positions: list[int] = []
+        for position, (name, value) in enumerate(change.fields):
             attribute = label_attribute(name)
             if attribute is None:
                 own.append((name, value))
+                positions.append(position)
             else:
                 values[attribute] = value
                 labels[attribute] = check_line("fields_attributes", name, MAX_FIELD_NAME)
-        free = check_free_fields(own)
+        free = check_free_fields(own, positions)
     for attribute in (
         "job_title",
         "department",
