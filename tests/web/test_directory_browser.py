@@ -229,6 +229,9 @@ async def test_every_directory_page_at_phone_and_desktop_width(
     photo = results.locator("img.photo")
     assert await photo.evaluate("img => img.complete && img.naturalWidth > 0")
     problems |= await _check(page, "search")
+    # Each result leads to the person's own node to follow or message them.
+    follow = await results.locator("a.follow").get_attribute("href")
+    assert follow == f"{world.finance.base}/@alice"
 
     # Her page: profile, expertise, manager, colleagues, her public post (not the other).
     await results.locator("a").first.click()
