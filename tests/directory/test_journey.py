@@ -110,6 +110,9 @@ async def test_fill_in_find_move_and_leave(world: World) -> None:
     assert f"@alice@{finance.domain}" in html and "José Álvarez" in html
     html = await _web_search(finance, "carol", "werving")
     assert f"@dirk@{hr.domain}" in html and "Dirk Bakker" in html
+    # The organisation-wide handle, typed into the web search, leads to her on Finance.
+    html = await _web_search(hr, "henk", f"alice@{directory.domain}")
+    assert f"@alice@{finance.domain}" in html
     # Henk follows her from the app (Finance accepts: her account is not locked).
     await call(
         henk.account_follow, found_id := (await call(henk.search_v2, "alvarz")).accounts[0].id
