@@ -1,7 +1,7 @@
 """A profile filled in on a department node's web settings page reaches the directory (issue 5).
 
 Alice signs in on Finance in a browser session, fills in the who-is-who boxes and her own
-extra fields, and saves: Finance queues ``Update(Person)`` to the directory's inbox; the
+extra fields, and a photo, and saves: Finance queues ``Update(Person)`` to the directory's inbox; the
 directory's search and person page show the new profile, and the activity the directory
 received carries her own fields as ``PropertyValue`` attachments. Department node on
 SQLite and PostgreSQL.
@@ -15,7 +15,8 @@ from urllib.parse import quote
 import aiohttp
 from sqlalchemy import select
 
-from node.db.models import Delivery, OutboxActivity
+from node.api.mastodon.placeholders import solid_png
+from node.db.models import Account, Delivery, OutboxActivity
 from tests.directory.conftest import World
 from tests.web.conftest import PASSWORD, Browser, csrf_of
 
@@ -26,26 +27,29 @@ async def test_the_web_profile_form_reaches_the_directory(world: World) -> None:
         browser = Browser(world.finance, http)
         assert (await browser.login("alice")).status == 303
         token = csrf_of(await browser.page("/settings/profile"))
-        saved = await browser.post(
-            "/settings/profile",
-            {
-                "display_name": "Alice Jansen",
-                "note": "Ik help met subsidies.",
-                "job_title": "Beleidsadviseur",
-                "department": "",
-                "location": "Utrecht",
-                "phone": "+31 30 123 4567",
-                "email": "",
-                "expertise": "subsidieaanvragen, AVG",
-                "languages": "nl, en",
-                "manager": "",
-                "field-0-name": "Spreekuur",
-                "field-0-value": "dinsdag 10-12",
-                "field-1-name": "",
-                "field-1-value": "",
-            },
-            csrf=token,
+        form = aiohttp.FormData()
+        for name, value in {
+            "csrf_token": token,
+            "display_name": "Alice Jansen",
+            "note": "Ik help met subsidies.",
+            "job_title": "Beleidsadviseur",
+            "department": "",
+            "location": "Utrecht",
+            "phone": "+31 30 123 4567",
+            "email": "",
+            "expertise": "subsidieaanvragen, AVG",
+            "languages": "nl, en",
+            "manager": "",
+            "field-0-name": "Spreekuur",
+            "field-0-value": "dinsdag 10-12",
+            "field-1-name": "",
+            "field-1-value": "",
+        }.items():
+            form.add_field(name, value)
+        form.add_field(
+            "avatar", solid_png(96, 96, (40, 110, 160)), filename="ik.png", content_type="image/png"
         )
+        saved = await http.post(browser.url("/settings/profile"), data=form, allow_redirects=False)
         assert saved.status == 303, await saved.text()
     await world.finance.settle()
     await world.directory.settle()
@@ -60,6 +64,12 @@ async def test_the_web_profile_form_reaches_the_directory(world: World) -> None:
         "Utrecht",
     )
     assert set(profile.knows_about) == {"subsidieaanvragen", "AVG"}
+    # With her photo, as stored and served by Finance.
+    async with world.finance.ctx.sessions() as session:
+        row = await session.get(Account, alice.id)
+        assert row is not None and row.avatar_url is not None
+    assert profile.icon == row.avatar_url
+    assert profile.icon.startswith(world.finance.base + "/media/")
 
     # What the directory's inbox received: the Update with her own field as PropertyValue.
     inbox = f"{world.directory.base}/inbox"
@@ -90,3 +100,4 @@ async def test_the_web_profile_form_reaches_the_directory(world: World) -> None:
             html = await response.text()
     assert "Alice Jansen" in found and "Beleidsadviseur" in found
     assert "Alice Jansen" in html and "Beleidsadviseur" in html and "Utrecht" in html
+    assert f'src="{profile.icon}"' in html
