@@ -305,6 +305,15 @@ async def test_search_with_a_typo_by_facet_and_with_nobody_found(
     await page.press("input[name=q]", "Enter")
     await page.wait_for_url("**q=alvares*")
     assert await page.locator("#results strong").all_inner_texts() == ["José Álvarez"]
+    # Job titles, typed into the same box.
+    await page.fill("input[name=q]", "analist")
+    await page.press("input[name=q]", "Enter")
+    await page.wait_for_url("**q=analist*")
+    assert await page.locator("#results strong").all_inner_texts() == ["Bob de Vries"]
+    await page.fill("input[name=q]", "hr-adviseur")
+    await page.press("input[name=q]", "Enter")
+    await page.wait_for_url("**q=hr-adviseur*")
+    assert (await page.locator("#results strong").all_inner_texts())[0] == "Eva Janssen"
     # Expertise: everyone who knows about AVG, on both department nodes.
     await page.fill("input[name=q]", "")
     await page.fill("input[name=expertise]", "AVG")
