@@ -108,6 +108,7 @@ async def test_fill_in_find_move_and_leave(world: World) -> None:
     assert [a.acct for a in found.accounts] == [f"dirk@{hr.domain}"]
     html = await _web_search(hr, "henk", "Jose")
     assert f"@alice@{finance.domain}" in html and "José Álvarez" in html
+    assert f'href="{directory.base}/directory"' in html  # on to the who is who
     html = await _web_search(finance, "carol", "werving")
     assert f"@dirk@{hr.domain}" in html and "Dirk Bakker" in html
     # The organisation-wide handle, typed into the web search, leads to her on Finance.
