@@ -85,7 +85,9 @@ def org_chart_svg(entries: Sequence[Entry], *, link: Callable[[Entry], str], tit
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
         f'viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}" '
-        f'role="img" aria-label={quoteattr(title)} class="orgchart">',
+        # A group, not role="img": an image's children are presentational, which would
+        # hide the links to each person from screen readers (axe: nested-interactive).
+        f'role="group" aria-label={quoteattr(title)} class="orgchart">',
         f"<title>{escape(title)}</title>",
         "<style>rect{fill:#fff;stroke:#555;rx:6}text{font:13px sans-serif;fill:#111}"
         ".job{font-size:11px;fill:#555}path{fill:none;stroke:#999}</style>",

@@ -2,8 +2,8 @@
 
 The directory asks the person's outbox (first page) with a signed GET (authorized
 fetch, as any peer would) through the node's guarded client, so the allowlist and the
-SSRF guard apply.  Only public ``Create`` activities of the person's own posts are
-shown, their HTML sanitised.  Answers are cached for ``posts_cache_seconds``; a failure
+SSRF guard apply.  Only ``Create`` activities of the person's own public posts (addressed
+``to`` Public; not unlisted, followers-only or direct) are shown, their HTML sanitised.  Answers are cached for ``posts_cache_seconds``; a failure
 is cached briefly too, so a node that is down does not slow every page view.
 """
 
@@ -98,8 +98,10 @@ class RecentPosts:
             note = item.get("object")
             if not isinstance(note, dict) or note.get("attributedTo") != person:
                 continue
-            audience = {*_as_list(note.get("to")), *_as_list(note.get("cc"))}
-            if not audience & _PUBLIC:
+            # Public means addressed to everyone; an unlisted post (Public only in cc) is
+            # kept off discovery pages such as this one, as Mastodon keeps it off its
+            # public timelines.
+            if not set(_as_list(note.get("to"))) & _PUBLIC:
                 continue
             content = note.get("content")
             url = note.get("url") if isinstance(note.get("url"), str) else note.get("id")

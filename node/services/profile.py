@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 
 from activitypub.contexts import default_context
+from activitypub.hosts import host_of
 from activitypub.sanitize import html_to_plain
 from node.db.engine import AsyncSession
 from node.db.models import (
@@ -68,6 +69,7 @@ __all__ = [
     "ProfileError",
     "change_profile",
     "directory_inbox",
+    "known_inboxes",
     "label_attribute",
     "load_profile",
     "note_source",
@@ -175,6 +177,28 @@ async def person_document(
     return actor_document(account, ctx.urls, await load_profile(ctx, session, account))
 
 
+async def known_inboxes(ctx: NodeContext, session: AsyncSession) -> list[str]:
+    """The inbox of every allowed node this one knows someone on.
+
+    A person who leaves is deleted there too, not only at their followers' nodes: a node
+    that met them in a search keeps their account otherwise. Mastodon sends an account's
+    ``Delete`` the same way (followers first, then every known inbox).
+    """
+    rows = await session.execute(
+        select(Account.shared_inbox_url, Account.inbox_url)
+        .where(Account.local.is_(False), Account.suspended_at.is_(None))
+        .distinct()
+    )
+    found: list[str] = []
+    for inbox in dict.fromkeys(shared or inbox for shared, inbox in rows):
+        try:
+            if ctx.policy.allows(host_of(inbox)):
+                found.append(inbox)
+        except ValueError:
+            continue  # a stored URL without a usable host: nothing to deliver to
+    return found
+
+
 def directory_inbox(ctx: NodeContext) -> list[str]:
     """The directory node's shared inbox, or nothing when the node has no directory."""
     return [f"{ctx.directory_url}/inbox"] if ctx.directory_url else []
@@ -216,14 +240,16 @@ async def change_profile(
         # Profile fields named like a structured one edit that one (Mastodon apps), and the
         # name the person chose ("Afdeling") stays the name shown.
         own: list[tuple[str, str]] = []
-        for name, value in change.fields:
+        positions: list[int] = []
+        for position, (name, value) in enumerate(change.fields):
             attribute = label_attribute(name)
             if attribute is None:
                 own.append((name, value))
+                positions.append(position)
             else:
                 values[attribute] = value
                 labels[attribute] = check_line("fields_attributes", name, MAX_FIELD_NAME)
-        free = check_free_fields(own)
+        free = check_free_fields(own, positions)
     for attribute in (
         "job_title",
         "department",
@@ -384,7 +410,7 @@ async def remove_person(
             "object": account.uri,
         },
         followers=True,
-        inboxes=directory_inbox(ctx),
+        inboxes=[*directory_inbox(ctx), *await known_inboxes(ctx, session)],
     )
     statuses = (
         (await session.execute(select(Status).where(Status.account_id == account.id)))

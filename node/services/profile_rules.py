@@ -53,8 +53,10 @@ MAX_PHONE = 40
 MAX_EMAIL = 254
 MAX_LIST_ITEMS = 30
 MAX_ITEM = 100
+#: A profile field's name and value, as Mastodon allows a local account
+#: (``Account::Field::MAX_CHARACTERS_LOCAL``).
 MAX_FIELD_NAME = 255
-MAX_FIELD_VALUE = 2048
+MAX_FIELD_VALUE = 255
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _PHONE = re.compile(r"\+?[0-9 ()./\-]{3,40}(?: ?(?:x|ext\.?) ?[0-9]{1,6})?")
 _EMAIL = re.compile(r"[^@\s<>\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?")
@@ -63,12 +65,20 @@ _LOCAL_NAME = re.compile(r"[a-z0-9_]{1,30}")
 
 
 class ProfileError(ValueError):
-    """A profile value is refused; ``field`` names it (``phone``, ``fields_attributes``)."""
+    """A profile value is refused; ``field`` names it (``phone``, ``fields_attributes``).
 
-    def __init__(self, field: str, message: str) -> None:
+    For a profile field, ``index`` is its position (0-based) in the list given and ``part``
+    says whether its ``name`` or its ``value`` is refused.
+    """
+
+    def __init__(
+        self, field: str, message: str, *, index: int | None = None, part: str | None = None
+    ) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+        self.index = index
+        self.part = part
 
 
 def label_attribute(name: str) -> str | None:
@@ -166,16 +176,43 @@ async def manager_uri(
     return ctx.urls.actor(name)
 
 
-def check_free_fields(pairs: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+def check_free_fields(
+    pairs: Sequence[tuple[str, str]], positions: Sequence[int] | None = None
+) -> tuple[tuple[str, str], ...]:
+    """A person's own profile fields: at most four, each with a name, each part ≤ 255 characters.
+
+    *positions* are the places of *pairs* in the list the person sent (errors name those);
+    rows with neither a name nor a value are left out, as Mastodon does.
+    """
     cleaned: list[tuple[str, str]] = []
-    for name, value in pairs:
+    for n, (name, value) in enumerate(pairs):
+        index = positions[n] if positions is not None else n
         name, value = name.strip(), value.strip()
         if not name and not value:
             continue
-        if len(name) > MAX_FIELD_NAME or len(value) > MAX_FIELD_VALUE:
-            raise ProfileError("fields_attributes", "a profile field is too long")
-        if _CONTROL.search(name) or _CONTROL.search(value):
-            raise ProfileError("fields_attributes", "a profile field contains control characters")
+        where = f"profile field {index + 1}"
+        for part, text, limit in (
+            ("name", name, MAX_FIELD_NAME),
+            ("value", value, MAX_FIELD_VALUE),
+        ):
+            if len(text) > limit:
+                raise ProfileError(
+                    "fields_attributes",
+                    f"{where}: the {part} is too long (at most {limit} characters)",
+                    index=index,
+                    part=part,
+                )
+            if _CONTROL.search(text):
+                raise ProfileError(
+                    "fields_attributes",
+                    f"{where}: the {part} contains control characters",
+                    index=index,
+                    part=part,
+                )
+        if not name:
+            raise ProfileError(
+                "fields_attributes", f"{where} has a value but no name", index=index, part="name"
+            )
         cleaned.append((name, value))
     if len(cleaned) > MAX_FREE_FIELDS:
         raise ProfileError("fields_attributes", f"at most {MAX_FREE_FIELDS} profile fields")

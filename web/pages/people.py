@@ -81,4 +81,7 @@ async def search(request: web.Request) -> web.StreamResponse:
             result = await run_search(
                 ctx, session, Viewer(user.account_id, True), q, resolve=True, limit=20
             )
-    return render(request, "search.html", {"q": q, "result": result})
+    directory_url = request.app[CONTEXT].directory_url
+    return render(
+        request, "search.html", {"q": q, "result": result, "directory_url": directory_url}
+    )

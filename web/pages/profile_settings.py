@@ -1,15 +1,18 @@
-"""The profile settings page: photo, name, bio and the structured fields of the who-is-who.
+"""The profile settings page: photo, name, bio, the who-is-who fields and the person's own fields.
 
 Everything goes through :func:`node.services.profile.change_profile`, the one profile service
 (the Mastodon API and the directory import use it too): it checks every value before it
 writes anything, and sends the new profile to the followers' nodes and the directory. A
 refused value comes back as a :class:`~node.services.profile_rules.ProfileError` naming the
 field, shown beside it. The photo goes through the media service's avatar path first; if
-the rest is refused, the stored photo is removed again.
+the rest is refused, the stored photo is removed again. The person's own profile fields
+(Mastodon's "extra fields", ``PropertyValue`` name/value pairs, at most four) are the
+``fields`` of the same change, as ``fields_attributes`` is for the API.
 """
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from aiohttp import web
@@ -26,7 +29,14 @@ from node.services.profile import (
     load_profile,
     note_source,
 )
-from node.services.profile_rules import MAX_DISPLAY_NAME, MAX_NOTE
+from node.services.profile_rules import (
+    MAX_DISPLAY_NAME,
+    MAX_FIELD_NAME,
+    MAX_FIELD_VALUE,
+    MAX_FREE_FIELDS,
+    MAX_NOTE,
+    label_attribute,
+)
 from web.current import gettext, require_user
 from web.forms import field
 from web.pages.settings import saved_message
@@ -48,9 +58,34 @@ STRUCTURED = (
     "manager",
 )
 _LIMIT = 4000
+#: Rows of own profile fields read from a form: the page shows MAX_FREE_FIELDS, a crafted
+#: form may send more and gets the service's "at most 4" back, never a silent cut.
+_MAX_ROWS = 16
 
 
-async def _values(request: web.Request, account_id: int) -> dict[str, str]:
+def _row_names(index: int) -> tuple[str, str]:
+    return f"field-{index}-name", f"field-{index}-value"
+
+
+def _rows(form: MultiDictProxy[Any]) -> list[tuple[str, str]]:
+    """The own-field rows of the form, in order, up to the last one sent."""
+    rows: list[tuple[str, str]] = []
+    for index in range(_MAX_ROWS):
+        name_key, value_key = _row_names(index)
+        if name_key not in form and value_key not in form:
+            break
+        rows.append((field(form, name_key, _LIMIT), field(form, value_key, _LIMIT)))
+    return rows
+
+
+def _padded(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return rows + [("", "")] * (MAX_FREE_FIELDS - len(rows))
+
+
+async def _values(
+    request: web.Request, account_id: int
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The form's values as stored, and the own profile fields as rows."""
     ctx = request.app[CONTEXT]
     async with ctx.sessions() as session:
         account = await session.get(Account, account_id)
@@ -60,7 +95,7 @@ async def _values(request: web.Request, account_id: int) -> dict[str, str]:
     local = ctx.urls.actor("")
     if manager.startswith(local):
         manager = manager[len(local) :]
-    return {
+    values = {
         "display_name": account.display_name,
         "note": note_source(account.summary),
         "avatar_url": account.avatar_url or "",
@@ -74,11 +109,15 @@ async def _values(request: web.Request, account_id: int) -> dict[str, str]:
         "languages": ", ".join(profile.languages),
         "manager": manager,
     }
+    # Stored as Mastodon does, as escaped HTML; the form shows the text as typed.
+    own = [(name, html.unescape(value)) for name, value in profile.free_fields]
+    return values, _padded(own)
 
 
 def _page(
     request: web.Request,
     values: dict[str, str],
+    rows: list[tuple[str, str]],
     *,
     errors: dict[str, str] | None = None,
     status: int = 200,
@@ -87,6 +126,8 @@ def _page(
     context: dict[str, Any] = {
         "title": _("Profile"),
         "values": values,
+        "rows": rows,
+        "limits": {"name": MAX_FIELD_NAME, "value": MAX_FIELD_VALUE, "count": MAX_FREE_FIELDS},
         "errors": errors or {},
         "saved": saved_message(request),
         "node_department": request.app[CONTEXT].node_name,
@@ -98,7 +139,8 @@ def _page(
 async def profile_page(request: web.Request) -> web.StreamResponse:
     """Photo, name, bio and the who-is-who fields."""
     user = require_user(request)
-    return _page(request, await _values(request, user.account_id))
+    values, rows = await _values(request, user.account_id)
+    return _page(request, values, rows)
 
 
 def _photo_bytes(form: MultiDictProxy[Any], limit: int) -> bytes | None:
@@ -134,9 +176,29 @@ async def _store_photo(
         return None
 
 
+def _field_message(request: web.Request, exc: ProfileError) -> str:
+    """The service's refusal of an own profile field, in the reader's language."""
+    _ = gettext(request)
+    if exc.index is None:
+        return _("At most %(count)d extra fields.") % {"count": MAX_FREE_FIELDS}
+    if "no name" in exc.message:
+        return _("Give this field a name too.")
+    if "control characters" in exc.message:
+        return _("Remove the control characters.")
+    if exc.part == "name":
+        return _("The name is at most %(count)d characters.") % {"count": MAX_FIELD_NAME}
+    return _("The value is at most %(count)d characters.") % {"count": MAX_FIELD_VALUE}
+
+
+def _field_error_key(exc: ProfileError) -> str:
+    return "fields" if exc.index is None else f"field-{exc.index}"
+
+
 def _profile_message(request: web.Request, exc: ProfileError) -> str:
     """The service's refusal in the reader's language."""
     _ = gettext(request)
+    if exc.field == "fields_attributes":
+        return _field_message(request, exc)
     text = exc.message
     if "longer than" in text or "too long" in text:
         return _("This is too long.")
@@ -170,6 +232,14 @@ async def profile_submit(request: web.Request) -> web.StreamResponse:
         errors["display_name"] = _("At most %(count)d characters.") % {"count": MAX_DISPLAY_NAME}
     if len(typed["note"]) > MAX_NOTE:
         errors["note"] = _("At most %(count)d characters.") % {"count": MAX_NOTE}
+    rows = _rows(form)
+    for index, (name, _value) in enumerate(rows):
+        # A row named like a box above ("Department") would be saved into that box, where
+        # the box's own value then overwrites it: say so instead of losing either.
+        if label_attribute(name) is not None:
+            errors[f"field-{index}"] = _(
+                "“%(name)s” has its own box under Who is who: fill it in there."
+            ) % {"name": name.strip()}
     store = request.app[MEDIA]
     photo: MediaAttachment | None = None
     data = _photo_bytes(form, store.max_bytes)
@@ -187,6 +257,7 @@ async def profile_submit(request: web.Request) -> web.StreamResponse:
             expertise=typed["expertise"],
             languages=typed["languages"],
             manager=typed["manager"],
+            fields=rows,
             avatar_url=store.url_of(photo) if photo is not None else None,
         )
         ctx = request.app[CONTEXT]
@@ -196,7 +267,8 @@ async def profile_submit(request: web.Request) -> web.StreamResponse:
                 assert account is not None
                 await change_profile(ctx, session, account, change)
         except ProfileError as exc:
-            errors[exc.field] = _profile_message(request, exc)
+            key = _field_error_key(exc) if exc.field == "fields_attributes" else exc.field
+            errors[key] = _profile_message(request, exc)
         except BaseException:
             if photo is not None:
                 await store.discard(ctx.sessions, [photo])
@@ -205,6 +277,6 @@ async def profile_submit(request: web.Request) -> web.StreamResponse:
             raise web.HTTPSeeOther("/settings/profile?saved=1")
         if photo is not None:
             await store.discard(ctx.sessions, [photo])
-    values = await _values(request, user.account_id)
+    values, _stored = await _values(request, user.account_id)
     values |= {name: value[:_LIMIT] for name, value in typed.items()}
-    return _page(request, values, errors=errors, status=422)
+    return _page(request, values, _padded(rows), errors=errors, status=422)
