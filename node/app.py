@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from typing import Literal
 
 import aiohttp
 from aiohttp import web
@@ -14,6 +15,7 @@ from aiohttp import web
 from activitypub.client import FederationClient, Signer, make_session
 from activitypub.keys import load_private_key
 from activitypub.sanitize import HtmlSanitizer
+from activitypub.vocabulary import Activity
 from config import Settings
 from node.api import c2s, discovery, federation
 from node.api.mastodon import accounts as mastodon_accounts
@@ -100,6 +102,8 @@ MASTODON_ROUTES: tuple[web.RouteTableDef, ...] = (
 log = logging.getLogger(__name__)
 
 _POLICY_REFRESH_SECONDS = 5.0
+#: How often ``kantine worker`` looks for received activities when it found none.
+INBOX_POLL_SECONDS = 0.1
 
 
 async def _refresh_policy(policy: FederationPolicy, ctx: NodeContext) -> None:
@@ -109,6 +113,10 @@ async def _refresh_policy(policy: FederationPolicy, ctx: NodeContext) -> None:
             await policy.refresh(ctx.sessions)
         except Exception:  # the database may be briefly busy; keep the last known policy
             log.exception("federation policy refresh failed")
+
+
+def _stored_elsewhere(_item_id: int, _activity: Activity) -> None:
+    """Another process applies received activities (``server.inbox_worker = "worker"``)."""
 
 
 @web.middleware
@@ -133,11 +141,14 @@ def create_app(
     *,
     run_workers: bool = True,
     inner_resolver: aiohttp.abc.AbstractResolver | None = None,
+    process: Literal["serve", "worker"] = "serve",
 ) -> web.Application:
     """Build the node's application; resources open and close with it (``cleanup_ctx``).
 
     ``run_workers=False`` leaves the inbox and delivery workers to the caller (tests step
-    them; ``kantine worker`` runs them alone).
+    them; ``kantine worker`` runs them alone). *process* says which command this is:
+    with ``server.inbox_worker = "worker"`` only ``kantine worker`` applies received
+    activities, polling for them often since no request wakes it.
     """
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
@@ -235,7 +246,14 @@ def create_app(
                 app, settings, client=client, signer=lambda: signer, sanitizer=sanitizer
             )
             handlers, screen = directory_handlers(directory), profile_screen(directory)
-        processor = InboxProcessor(ctx, lease=lease, handlers=handlers)
+        inbox_here = process == "worker" or settings.server.inbox_worker == "serve"
+        processor = InboxProcessor(
+            ctx,
+            lease=lease,
+            handlers=handlers,
+            # A separate worker learns of new rows only by looking (INBOX_POLL_SECONDS).
+            poll_seconds=INBOX_POLL_SECONDS if process == "worker" else 1.0,
+        )
         app[ENGINE] = engine
         app[CONTEXT] = ctx
         app[PROCESSOR] = processor
@@ -244,7 +262,8 @@ def create_app(
             resolver,
             policy,
             window=timedelta(seconds=settings.federation.signature_window_seconds),
-            on_stored=processor.wake,
+            # The parsed activity goes to this process's worker, if it runs here.
+            on_stored=processor.received if inbox_here else _stored_elsewhere,
             screen=screen,
         )
         tasks = [
@@ -257,7 +276,8 @@ def create_app(
             sessions, app[MEDIA], max_age=timedelta(hours=settings.media.unattached_hours)
         )
         if run_workers:
-            tasks.append(asyncio.create_task(processor.run(), name="inbox-worker"))
+            if inbox_here:
+                tasks.append(asyncio.create_task(processor.run(), name="inbox-worker"))
             tasks.append(asyncio.create_task(delivery.run(), name="delivery-worker"))
             tasks.append(asyncio.create_task(scheduler.run(), name="scheduled-posts"))
             tasks.append(asyncio.create_task(sweeper.run(), name="unposted-media"))

@@ -33,6 +33,8 @@ __all__ = ["InboxProcessor"]
 log = logging.getLogger(__name__)
 
 _MAX_ATTEMPTS = 8
+#: Activities parsed on the request path kept for this process's worker (by row id).
+_PARSED_KEPT = 2048
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -63,9 +65,18 @@ class InboxProcessor:
         self._budget = budget_seconds
         self._tags = TagIds()
         self._event = asyncio.Event()
+        #: Activities this process's inbox parsed and stored, by row id: the worker need not
+        #: parse their stored JSON again. Only a cache: after a restart the row is parsed.
+        self._parsed: dict[int, Activity] = {}
 
     def wake(self) -> None:
         """Called after an activity was stored: work is waiting."""
+        self._event.set()
+
+    def received(self, item_id: int, activity: Activity) -> None:
+        """The inbox of this process stored row *item_id*, parsed as *activity*: work is waiting."""
+        if len(self._parsed) < _PARSED_KEPT:
+            self._parsed[item_id] = activity
         self._event.set()
 
     async def run(self) -> None:
@@ -131,7 +142,7 @@ class InboxProcessor:
     async def _prepare(self, item: InboxItem) -> Activity | None:
         """Parse a stored activity and do its network work; None when it is settled already."""
         try:
-            activity = parse_activity(json.loads(item.body))
+            activity = self._parsed.pop(item.id, None) or parse_activity(json.loads(item.body))
             await prefetch(self._ctx, activity)
         except HostNotAllowedError as exc:
             await self._finish(item, "failed", f"refused: {exc.reason}")
