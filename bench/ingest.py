@@ -92,6 +92,8 @@ class IngestResult:
     generator_cpu: float
     rss_mb: float
     problems: Counter[str] = field(default_factory=Counter)
+    #: CPU seconds of each process tree (serve, then a separate worker), when more than one.
+    cpu_each: tuple[float, ...] = ()
 
     @property
     def accepted_per_s(self) -> float:
@@ -248,6 +250,7 @@ async def run_node(
                 await asyncio.sleep(1.0)  # every worker process up, not only the first
             ids = {"follower_id": seeded.ids["alice"], "mentioned_id": seeded.ids["bob"]}
             cpu0, own0 = node.stats().cpu_seconds, _own_cpu()
+            each0 = node.cpu_each()
             started = time.perf_counter()
             target = [len(posts)]  # lowered to the 202 count once everything is sent
             samples: list[tuple[float, int]] = []
@@ -266,6 +269,7 @@ async def run_node(
             target[0] = sent.accepted
             final = await watcher
             stats = node.stats()
+            each = tuple(b - a for a, b in zip(each0, node.cpu_each(), strict=True))
             label = f"node {kind}, workers={workers} ({launcher()})"
             if separate_worker:
                 label = f"node {kind}, workers={workers} + kantine worker"
@@ -278,6 +282,7 @@ async def run_node(
                 _own_cpu() - own0,
                 stats.rss_mb,
                 problems,
+                each if len(each) > 1 else (),
             )
         finally:
             node.stop()
@@ -329,6 +334,7 @@ def _rows(results: Sequence[IngestResult], expected: int) -> list[list[object]]:
                 _seconds(r.seconds_to(1.0)) if r.final else "-",
                 "-" if r.final is None else r.complete(expected),
                 r.node_cpu * 1e6 / max(1, r.sent.accepted),
+                " + ".join(f"{c * 1e6 / max(1, r.sent.accepted):,.0f}" for c in r.cpu_each) or "-",
                 r.generator_cpu * 1e6 / max(1, len(r.sent.latencies)),
                 r.rss_mb,
                 ", ".join(f"{k}×{v}" for k, v in sorted(r.sent.statuses.items()) if k != 202)
@@ -437,6 +443,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
                     "all applied after s",
                     "all visible",
                     "server CPU µs/activity",
+                    "of which serve + worker",
                     "generator CPU µs/req",
                     "RSS MB",
                     "other answers",

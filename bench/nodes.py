@@ -278,6 +278,10 @@ class NodeProcess:
             tuple(r for p in parts for r in p.rss_each_mb),
         )
 
+    def cpu_each(self) -> list[float]:
+        """CPU seconds of each started process tree (``kantine serve``, then ``kantine worker``)."""
+        return [process_stats(p.pid).cpu_seconds for p in self._procs]
+
     def stop(self, *, timeout: float = 15.0) -> None:
         """SIGINT (graceful, lets cProfile write), then SIGTERM, then SIGKILL, per process."""
         for proc in self._procs:

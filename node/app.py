@@ -11,6 +11,7 @@ from typing import Literal
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy.exc import IntegrityError
 
 from activitypub.client import FederationClient, Signer, make_session
 from activitypub.keys import load_private_key
@@ -184,8 +185,14 @@ def create_app(
         domain = settings.node.domain.lower()
         policy = FederationPolicy.from_settings(settings.federation, own_host=domain)
         await policy.refresh(sessions)
-        async with sessions() as session, session.begin():
-            instance = await ensure_instance_actor(session, domain, urls)
+        try:
+            async with sessions() as session, session.begin():
+                instance = await ensure_instance_actor(session, domain, urls)
+        except IntegrityError:
+            # `kantine serve` and `kantine worker` started together on a new database: the
+            # other process created the instance actor a moment ago; use that one.
+            async with sessions() as session, session.begin():
+                instance = await ensure_instance_actor(session, domain, urls)
         assert instance.private_key_pem is not None
         signer = Signer(instance.public_key_id, load_private_key(instance.private_key_pem))
         app[AUTH] = AuthRuntime.create(instance.private_key_pem)
@@ -251,8 +258,10 @@ def create_app(
             ctx,
             lease=lease,
             handlers=handlers,
-            # A separate worker learns of new rows only by looking (INBOX_POLL_SECONDS).
+            # A separate worker learns of new rows only by looking (INBOX_POLL_SECONDS), and
+            # serves no requests: larger batches (fewer statements per activity) delay nothing.
             poll_seconds=INBOX_POLL_SECONDS if process == "worker" else 1.0,
+            batch=128 if process == "worker" else 64,
         )
         app[ENGINE] = engine
         app[CONTEXT] = ctx

@@ -232,6 +232,11 @@ class InboxWriter:
                         future.set_exception(exc)
                 continue
             self.commits += 1
+            log.info(
+                "inbox stored %d activities (%d duplicates)",
+                len(inserted),
+                len(group) - len(inserted),
+            )
             claimed: set[str] = set()
             for row, (_, future) in zip(rows, group, strict=True):
                 key = str(row["activity_id"])

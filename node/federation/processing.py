@@ -13,6 +13,7 @@ import itertools
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -187,7 +188,14 @@ class InboxProcessor:
             await self._mark_done(session, [(item, outcome) for item, _, outcome in outcomes])
         self._tags.commit()
         for item, activity, outcome in outcomes:
-            log.info("inbox applied %s %s: %s", activity.type, item.activity_id, outcome)
+            log.debug("inbox applied %s %s: %s", activity.type, item.activity_id, outcome)
+        if outcomes:
+            counts = Counter(outcome for _, _, outcome in outcomes)
+            log.info(
+                "inbox applied %d activities: %s",
+                len(outcomes),
+                ", ".join(f"{n} {outcome}" for outcome, n in counts.most_common()),
+            )
         return taken
 
     async def _creates(
