@@ -8,10 +8,12 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
 from config import Settings, settings_from_mapping
+from config.settings import SettingsError
 from node.app import create_app
 from node.appkeys import CONTEXT
 from node.db.models import InboxItem, Status
@@ -19,7 +21,9 @@ from tests.conftest import Node, free_port
 from tests.node.rig import peers, post_activity
 
 
-def _settings(url: str, host: str, port: int, data: Path, peer: str) -> Settings:
+def _settings(
+    url: str, host: str, port: int, data: Path, peer: str, server: dict[str, Any]
+) -> Settings:
     return settings_from_mapping(
         {
             "node": {
@@ -28,7 +32,7 @@ def _settings(url: str, host: str, port: int, data: Path, peer: str) -> Settings
                 "name": "finance",
                 "data_dir": str(data),
             },
-            "server": {"host": host, "port": port, "inbox_worker": "worker"},
+            "server": {"host": host, "port": port, **server},
             "database": {"url": url, "pool_size": 5},
             "federation": {"allow_http": True, "allow": [peer]},
         },
@@ -44,13 +48,18 @@ async def _counts(app: web.Application) -> dict[str, Any]:
     return {"states": states, "statuses": statuses}
 
 
+@pytest.mark.parametrize(
+    "server",
+    [{"inbox_worker": "worker"}, {"worker_processes": 1}],
+    ids=["inbox_worker", "worker_processes"],
+)
 async def test_serve_stores_and_a_separate_worker_applies(
-    database_url_factory: Any, tmp_path: Path
+    database_url_factory: Any, tmp_path: Path, server: dict[str, Any]
 ) -> None:
     host = "127.0.0.2"
     port = free_port(host)
     url = await database_url_factory("finance")
-    settings = _settings(url, host, port, tmp_path / "data", "127.0.0.4")
+    settings = _settings(url, host, port, tmp_path / "data", "127.0.0.4", server)
     serve = create_app(settings, run_workers=True)  # what `kantine serve` runs
     runner = web.AppRunner(serve)
     await runner.setup()
@@ -77,7 +86,8 @@ async def test_serve_stores_and_a_separate_worker_applies(
             # The web process stored the five but applied none of them.
             assert await _counts(serve) == {"states": {"pending": 5}, "statuses": 0}
 
-            # `kantine worker` on the same config applies them, each once.
+            # `kantine worker` on the same config (or serve's own worker process, forked
+            # with these settings) applies them, each once.
             worker = create_app(settings, run_workers=True, process="worker")
             worker_runner = web.AppRunner(worker)
             await worker_runner.setup()
@@ -93,3 +103,8 @@ async def test_serve_stores_and_a_separate_worker_applies(
         if worker_runner is not None:
             await worker_runner.cleanup()
         await runner.cleanup()
+
+
+def test_worker_processes_out_of_range_names_the_key() -> None:
+    with pytest.raises(SettingsError, match=r"server\.worker_processes"):
+        settings_from_mapping({"server": {"worker_processes": -1}}, env={})
