@@ -208,14 +208,13 @@ async def run_node(
     concurrency: int,
     apply_timeout: float,
     separate_worker: bool = False,
-    worker_processes: int = 0,
 ) -> IngestResult:
     """Seed a fresh database, start the node, send everything, wait until all is applied.
 
     *separate_worker* runs ``kantine worker`` beside ``kantine serve`` with
     ``server.inbox_worker = "worker"``: the web process only verifies and stores.
     """
-    name = f"ingest-{kind}-w{workers}{'-sep' if separate_worker else ''}-p{worker_processes}"
+    name = f"ingest-{kind}-w{workers}{'-sep' if separate_worker else ''}"
     problems: Counter[str] = Counter()
     base = f"http://{NODE_IP}:{port}"
     async with database(kind, folder, name) as url:
@@ -234,7 +233,6 @@ async def run_node(
             workers=workers,
             allow=[remote],
             inbox_worker="worker" if separate_worker else "serve",
-            worker_processes=worker_processes,
         )
         node = NodeProcess(
             write_config(folder / f"{name}.toml", sections),
@@ -248,7 +246,7 @@ async def run_node(
         node.start()
         try:
             await node.wait_healthy()
-            if workers > 1 or separate_worker or worker_processes:
+            if workers > 1 or separate_worker:
                 await asyncio.sleep(1.0)  # every worker process up, not only the first
             ids = {"follower_id": seeded.ids["alice"], "mentioned_id": seeded.ids["bob"]}
             cpu0, own0 = node.stats().cpu_seconds, _own_cpu()
@@ -275,8 +273,6 @@ async def run_node(
             label = f"node {kind}, workers={workers} ({launcher()})"
             if separate_worker:
                 label = f"node {kind}, workers={workers} + kantine worker"
-            if worker_processes:
-                label = f"node {kind}, workers={workers}, worker_processes={worker_processes}"
             return IngestResult(
                 label,
                 sent,
@@ -362,7 +358,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
         "--workers",
         default=None,
         help="comma-separated server.workers values; N+w adds a `kantine worker` process "
-        "(server.inbox_worker = worker), N+p sets server.worker_processes = 1 (default 1,2)",
+        "(server.inbox_worker = worker) (default 1,2)",
     )
     parser.add_argument(
         "--apply-timeout", type=float, help="seconds to wait for the worker (default 90)"
@@ -377,7 +373,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     count = args.activities or (1000 if args.quick else 3000)
     configs = [
-        (int(w.split("+")[0]), w.partition("+")[2])
+        (int(w.removesuffix("+w")), w.endswith("+w"))
         for w in (args.workers or ("1" if args.quick else "1,2")).split(",")
     ]
     workers = sorted({w for w, _ in configs})
@@ -416,7 +412,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
                 )
                 _done(results[-1])
             for kind in kinds:
-                for w, extra in configs:
+                for w, separate in configs:
                     results.append(
                         await run_node(
                             posts,
@@ -428,8 +424,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
                             workers=w,
                             concurrency=args.concurrency,
                             apply_timeout=apply_timeout,
-                            separate_worker=extra == "w",
-                            worker_processes=1 if extra == "p" else 0,
+                            separate_worker=separate,
                         )
                     )
                     _done(results[-1])

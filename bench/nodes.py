@@ -313,7 +313,6 @@ def node_sections(
     workers: int = 1,
     allow: list[str] | None = None,
     inbox_worker: str = "serve",
-    worker_processes: int = 0,
     **federation: Any,
 ) -> dict[str, dict[str, object]]:
     """The config of a loopback node on plain http (``allow_http``) allowing *allow*."""
@@ -324,13 +323,7 @@ def node_sections(
             "name": "bench",
             "data_dir": str(data_dir),
         },
-        "server": {
-            "host": host,
-            "port": port,
-            "workers": workers,
-            "inbox_worker": inbox_worker,
-            "worker_processes": worker_processes,
-        },
+        "server": {"host": host, "port": port, "workers": workers, "inbox_worker": inbox_worker},
         "database": {"url": database_url, "pool_size": 10},
         "federation": {"allow_http": True, "allow": allow or [], **federation},
     }

@@ -75,10 +75,6 @@ class ServerSettings:
     #: in every web process, or "worker" only in a ``kantine worker`` process run beside
     #: ``kantine serve``, which gives that work a core of its own on a busy inbox.
     inbox_worker: Literal["serve", "worker"] = "serve"
-    #: ``kantine worker`` processes that ``kantine serve`` itself starts and supervises
-    #: beside its web processes; with 1 or more, the web processes leave received
-    #: activities to them (as ``inbox_worker = "worker"``). 0: none.
-    worker_processes: int = 0
 
 
 @dataclass(frozen=True)
@@ -350,8 +346,6 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("node.home_feed_size", "expected 0 (no cap) to 100000 entries")
     if settings.server.workers < 1:
         raise SettingsError("server.workers", "expected at least 1")
-    if not 0 <= settings.server.worker_processes <= 16:
-        raise SettingsError("server.worker_processes", "expected 0 to 16")
     if settings.server.max_body_bytes < 1024:
         raise SettingsError("server.max_body_bytes", "expected at least 1024")
     url = settings.database.url

@@ -148,9 +148,8 @@ def create_app(
 
     ``run_workers=False`` leaves the inbox and delivery workers to the caller (tests step
     them; ``kantine worker`` runs them alone). *process* says which command this is:
-    with ``server.inbox_worker = "worker"`` (or ``server.worker_processes`` > 0) only
-    ``kantine worker`` processes apply received activities, polling for them often since
-    no request wakes them.
+    with ``server.inbox_worker = "worker"`` only ``kantine worker`` applies received
+    activities, polling for them often since no request wakes it.
     """
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
@@ -254,9 +253,7 @@ def create_app(
                 app, settings, client=client, signer=lambda: signer, sanitizer=sanitizer
             )
             handlers, screen = directory_handlers(directory), profile_screen(directory)
-        inbox_here = process == "worker" or (
-            settings.server.inbox_worker == "serve" and settings.server.worker_processes == 0
-        )
+        inbox_here = process == "worker" or settings.server.inbox_worker == "serve"
         processor = InboxProcessor(
             ctx,
             lease=lease,

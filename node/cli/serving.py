@@ -92,18 +92,6 @@ def _child(settings: Settings) -> None:
     sys.exit(code)
 
 
-def _worker_child(settings: Settings) -> None:
-    """One of ``server.worker_processes``: what ``kantine worker`` runs, forked by ``serve``."""
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, signal.SIG_DFL)
-    try:
-        code = asyncio.run(_work(settings))
-    except CommandError as exc:
-        print(f"kantine: {exc}", file=sys.stderr)
-        code = exc.exit_code
-    sys.exit(code)
-
-
 class _Supervisor:
     """Runs ``server.workers`` web processes sharing the port and forwards signals to them.
 
@@ -117,14 +105,8 @@ class _Supervisor:
         self._children: list[tuple[multiprocessing.process.BaseProcess, float]] = []
         self._stopping = False
 
-    def _start(self, index: int) -> tuple[multiprocessing.process.BaseProcess, float]:
-        # The first server.workers children serve the web; the rest are inbox workers.
-        web_process = index < self._settings.server.workers
-        process = self._context.Process(
-            target=_child if web_process else _worker_child,
-            args=(self._settings,),
-            name="kantine-web" if web_process else "kantine-worker",
-        )
+    def _start(self) -> tuple[multiprocessing.process.BaseProcess, float]:
+        process = self._context.Process(target=_child, args=(self._settings,), name="kantine-web")
         process.start()
         return process, time.monotonic()
 
@@ -137,14 +119,9 @@ class _Supervisor:
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
-        count = self._settings.server.workers + self._settings.server.worker_processes
-        self._children = [self._start(i) for i in range(count)]
-        log.info(
-            "started %d web and %d worker processes: %s",
-            self._settings.server.workers,
-            self._settings.server.worker_processes,
-            [c.pid for c, _ in self._children],
-        )
+        count = self._settings.server.workers
+        self._children = [self._start() for _ in range(count)]
+        log.info("started %d web processes: %s", count, [c.pid for c, _ in self._children])
         code = 0
         while not self._stopping:
             time.sleep(0.2)
@@ -159,8 +136,8 @@ class _Supervisor:
                     code = status or 1
                     self._on_signal(signal.SIGTERM, None)
                     break
-                log.warning("process %d exited with %d; restarting it", child.pid, status)
-                self._children[i] = self._start(i)
+                log.warning("web process %d exited with %d; restarting it", child.pid, status)
+                self._children[i] = self._start()
         for child, _ in self._children:
             child.join(timeout=_SHUTDOWN_SECONDS + 5)
             if child.exitcode is None:
@@ -172,13 +149,10 @@ class _Supervisor:
 
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     """``kantine serve``: web, APIs, federation and workers; ``GET /health`` is 200 when ready."""
-    if settings.server.workers == 1 and settings.server.worker_processes == 0:
+    if settings.server.workers == 1:
         return asyncio.run(_serve(settings, reuse_port=False))
     if "fork" not in multiprocessing.get_all_start_methods():
-        raise CommandError(
-            "server.workers > 1 and server.worker_processes need fork and SO_REUSEPORT (Linux)",
-            EXIT_CONFIG,
-        )
+        raise CommandError("server.workers > 1 needs fork and SO_REUSEPORT (Linux)", EXIT_CONFIG)
     # Migrate once here, so the processes do not race to do it.
     asyncio.run(initialise(settings))
     return _Supervisor(settings).run()

@@ -8,12 +8,10 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
 from config import Settings, settings_from_mapping
-from config.settings import SettingsError
 from node.app import create_app
 from node.appkeys import CONTEXT
 from node.db.models import InboxItem, Status
@@ -21,9 +19,7 @@ from tests.conftest import Node, free_port
 from tests.node.rig import peers, post_activity
 
 
-def _settings(
-    url: str, host: str, port: int, data: Path, peer: str, server: dict[str, Any]
-) -> Settings:
+def _settings(url: str, host: str, port: int, data: Path, peer: str) -> Settings:
     return settings_from_mapping(
         {
             "node": {
@@ -32,7 +28,7 @@ def _settings(
                 "name": "finance",
                 "data_dir": str(data),
             },
-            "server": {"host": host, "port": port, **server},
+            "server": {"host": host, "port": port, "inbox_worker": "worker"},
             "database": {"url": url, "pool_size": 5},
             "federation": {"allow_http": True, "allow": [peer]},
         },
@@ -48,18 +44,13 @@ async def _counts(app: web.Application) -> dict[str, Any]:
     return {"states": states, "statuses": statuses}
 
 
-@pytest.mark.parametrize(
-    "server",
-    [{"inbox_worker": "worker"}, {"worker_processes": 1}],
-    ids=["inbox_worker", "worker_processes"],
-)
 async def test_serve_stores_and_a_separate_worker_applies(
-    database_url_factory: Any, tmp_path: Path, server: dict[str, Any]
+    database_url_factory: Any, tmp_path: Path
 ) -> None:
     host = "127.0.0.2"
     port = free_port(host)
     url = await database_url_factory("finance")
-    settings = _settings(url, host, port, tmp_path / "data", "127.0.0.4", server)
+    settings = _settings(url, host, port, tmp_path / "data", "127.0.0.4")
     serve = create_app(settings, run_workers=True)  # what `kantine serve` runs
     runner = web.AppRunner(serve)
     await runner.setup()
@@ -86,8 +77,7 @@ async def test_serve_stores_and_a_separate_worker_applies(
             # The web process stored the five but applied none of them.
             assert await _counts(serve) == {"states": {"pending": 5}, "statuses": 0}
 
-            # `kantine worker` on the same config (or serve's own worker process, forked
-            # with these settings) applies them, each once.
+            # `kantine worker` on the same config applies them, each once.
             worker = create_app(settings, run_workers=True, process="worker")
             worker_runner = web.AppRunner(worker)
             await worker_runner.setup()
@@ -103,8 +93,3 @@ async def test_serve_stores_and_a_separate_worker_applies(
         if worker_runner is not None:
             await worker_runner.cleanup()
         await runner.cleanup()
-
-
-def test_worker_processes_out_of_range_names_the_key() -> None:
-    with pytest.raises(SettingsError, match=r"server\.worker_processes"):
-        settings_from_mapping({"server": {"worker_processes": -1}}, env={})
