@@ -7,7 +7,7 @@ local ``bob``. Pre-signed activities are POSTed to the shared inbox at a fixed c
 visible (row ``done``, status stored, in alice's home feed, a mention notification for bob).
 A plain aiohttp "return 202" server, started the same way, gives the HTTP ceiling.
 
-    python -m bench.ingest [--quick] [--database sqlite|postgresql|both] [--workers 1,2]
+    python -m bench.ingest [--quick] [--database sqlite|postgresql|both] [--workers 1,2,1+w]
 """
 
 from __future__ import annotations
@@ -358,7 +358,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
         "--workers",
         default=None,
         help="comma-separated server.workers values; N+w adds a `kantine worker` process "
-        "(server.inbox_worker = worker) (default 1,2)",
+        "(server.inbox_worker = worker) (default 1,2,1+w)",
     )
     parser.add_argument(
         "--apply-timeout", type=float, help="seconds to wait for the worker (default 90)"
@@ -374,7 +374,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
     count = args.activities or (1000 if args.quick else 3000)
     configs = [
         (int(w.removesuffix("+w")), w.endswith("+w"))
-        for w in (args.workers or ("1" if args.quick else "1,2")).split(",")
+        for w in (args.workers or ("1" if args.quick else "1,2,1+w")).split(",")
     ]
     workers = sorted({w for w, _ in configs})
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
