@@ -88,8 +88,10 @@ class InboxProcessor:
 
     def received(self, item_id: int, activity: Activity) -> None:
         """The inbox of this process stored row *item_id*, parsed as *activity*: work is waiting."""
-        if len(self._parsed) < _PARSED_KEPT:
-            self._parsed[item_id] = activity
+        if len(self._parsed) >= _PARSED_KEPT:
+            # Rows another process applied never come back here: forget the oldest.
+            del self._parsed[next(iter(self._parsed))]
+        self._parsed[item_id] = activity
         self._event.set()
 
     async def run(self) -> None:
