@@ -91,14 +91,16 @@ def _text(doc: Mapping[str, Any], field: str, limit: int = MAX_NAME_CHARS) -> st
     return value
 
 
+_KNOWN_TYPES = ACTIVITY_TYPES | ACTOR_TYPES | COLLECTION_TYPES | MEDIA_TYPES
+
+
 def _type(doc: Mapping[str, Any]) -> str:
     """The type name; a list picks its first known entry (J7), ``as:`` prefixes dropped."""
     names = [t for t in as_list(doc.get("type")) if isinstance(t, str) and 0 < len(t) <= 256]
     names = [next((t[len(p) :] for p in _AS_PREFIXES if t.startswith(p)), t) for t in names]
     if not names:
         raise VocabularyError("missing type")
-    known = ACTIVITY_TYPES | ACTOR_TYPES | COLLECTION_TYPES | MEDIA_TYPES
-    return next((t for t in names if t in known), names[0])
+    return next((t for t in names if t in _KNOWN_TYPES), names[0])
 
 
 def _audience(doc: Mapping[str, Any], field: str) -> tuple[str, ...]:

@@ -149,6 +149,8 @@ def _extract(html: str, *, blocks: bool) -> str:
 def clean_text(text: str) -> str:
     """Plain text from a name, alt text or shortcode: tags removed, entities decoded,
     control characters dropped, whitespace collapsed.  Escape it when rendering."""
+    if "<" not in text and "&" not in text:  # no tag, no entity: the parser would change nothing
+        return " ".join(_CONTROLS.sub("", text).split())
     return " ".join(_extract(text, blocks=False).split())
 
 

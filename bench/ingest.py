@@ -7,7 +7,7 @@ local ``bob``. Pre-signed activities are POSTed to the shared inbox at a fixed c
 visible (row ``done``, status stored, in alice's home feed, a mention notification for bob).
 A plain aiohttp "return 202" server, started the same way, gives the HTTP ceiling.
 
-    python -m bench.ingest [--quick] [--database sqlite|postgresql|both] [--workers 1,2]
+    python -m bench.ingest [--quick] [--database sqlite|postgresql|both] [--workers 1,2,1+w]
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from bench.nodes import (
 from bench.peers import RemoteActor, RemoteHost, SignedPost, create_note, make_actors, sign_posts
 from bench.report import machine, table
 from bench.seeding import Progress, progress, seed
+from config.settings import NodeSettings
 from node.db import create_engine, sessionmaker_for
 
 __all__ = ["IngestResult", "main", "run_node", "run_plain", "send_all"]
@@ -91,6 +92,8 @@ class IngestResult:
     generator_cpu: float
     rss_mb: float
     problems: Counter[str] = field(default_factory=Counter)
+    #: CPU seconds of each process tree (serve, then a separate worker), when more than one.
+    cpu_each: tuple[float, ...] = ()
 
     @property
     def accepted_per_s(self) -> float:
@@ -111,10 +114,15 @@ class IngestResult:
         f = self.final
         if f is None:
             return "n/a"
-        seen = (f.done, f.statuses, f.home_feed, f.mentions)
-        if all(n == expected for n in seen):
+        seen = (f.done, f.statuses, f.mentions)
+        # Home feeds are capped (node.home_feed_size): the oldest entries may be trimmed.
+        feed = min(expected, NodeSettings().home_feed_size or expected)
+        if all(n == expected for n in seen) and f.home_feed >= feed:
             return "yes"
-        return f"NO: {f.done} done, {f.failed} failed, {f.pending} pending at the deadline"
+        return (
+            f"NO: {f.done} done, {f.failed} failed, {f.pending} pending at the deadline; "
+            f"{f.statuses} statuses, {f.home_feed} in the feed, {f.mentions} mentions"
+        )
 
 
 async def send_all(
@@ -199,9 +207,14 @@ async def run_node(
     workers: int,
     concurrency: int,
     apply_timeout: float,
+    separate_worker: bool = False,
 ) -> IngestResult:
-    """Seed a fresh database, start the node, send everything, wait until all is applied."""
-    name = f"ingest-{kind}-w{workers}"
+    """Seed a fresh database, start the node, send everything, wait until all is applied.
+
+    *separate_worker* runs ``kantine worker`` beside ``kantine serve`` with
+    ``server.inbox_worker = "worker"``: the web process only verifies and stores.
+    """
+    name = f"ingest-{kind}-w{workers}{'-sep' if separate_worker else ''}"
     problems: Counter[str] = Counter()
     base = f"http://{NODE_IP}:{port}"
     async with database(kind, folder, name) as url:
@@ -219,17 +232,25 @@ async def run_node(
             data_dir=folder / name,
             workers=workers,
             allow=[remote],
+            inbox_worker="worker" if separate_worker else "serve",
         )
-        node = NodeProcess(write_config(folder / f"{name}.toml", sections), NODE_IP, port, workers)
+        node = NodeProcess(
+            write_config(folder / f"{name}.toml", sections),
+            NODE_IP,
+            port,
+            workers,
+            separate_worker=separate_worker,
+        )
         engine = create_engine(url, pool_size=2)
         sessions = sessionmaker_for(engine)
         node.start()
         try:
             await node.wait_healthy()
-            if workers > 1:
+            if workers > 1 or separate_worker:
                 await asyncio.sleep(1.0)  # every worker process up, not only the first
             ids = {"follower_id": seeded.ids["alice"], "mentioned_id": seeded.ids["bob"]}
             cpu0, own0 = node.stats().cpu_seconds, _own_cpu()
+            each0 = node.cpu_each()
             started = time.perf_counter()
             target = [len(posts)]  # lowered to the 202 count once everything is sent
             samples: list[tuple[float, int]] = []
@@ -248,7 +269,10 @@ async def run_node(
             target[0] = sent.accepted
             final = await watcher
             stats = node.stats()
+            each = tuple(b - a for a, b in zip(each0, node.cpu_each(), strict=True))
             label = f"node {kind}, workers={workers} ({launcher()})"
+            if separate_worker:
+                label = f"node {kind}, workers={workers} + kantine worker"
             return IngestResult(
                 label,
                 sent,
@@ -258,6 +282,7 @@ async def run_node(
                 _own_cpu() - own0,
                 stats.rss_mb,
                 problems,
+                each if len(each) > 1 else (),
             )
         finally:
             node.stop()
@@ -309,6 +334,7 @@ def _rows(results: Sequence[IngestResult], expected: int) -> list[list[object]]:
                 _seconds(r.seconds_to(1.0)) if r.final else "-",
                 "-" if r.final is None else r.complete(expected),
                 r.node_cpu * 1e6 / max(1, r.sent.accepted),
+                " + ".join(f"{c * 1e6 / max(1, r.sent.accepted):,.0f}" for c in r.cpu_each) or "-",
                 r.generator_cpu * 1e6 / max(1, len(r.sent.latencies)),
                 r.rss_mb,
                 ", ".join(f"{k}×{v}" for k, v in sorted(r.sent.statuses.items()) if k != 202)
@@ -329,7 +355,10 @@ async def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=48)
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="sqlite")
     parser.add_argument(
-        "--workers", default=None, help="comma-separated server.workers values (default 1,2)"
+        "--workers",
+        default=None,
+        help="comma-separated server.workers values; N+w adds a `kantine worker` process "
+        "(server.inbox_worker = worker) (default 1,2,1+w)",
     )
     parser.add_argument(
         "--apply-timeout", type=float, help="seconds to wait for the worker (default 90)"
@@ -343,7 +372,11 @@ async def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--profile", action="store_true", help="also profile the in-process run")
     args = parser.parse_args(argv)
     count = args.activities or (1000 if args.quick else 3000)
-    workers = [int(w) for w in (args.workers or ("1" if args.quick else "1,2")).split(",")]
+    configs = [
+        (int(w.removesuffix("+w")), w.endswith("+w"))
+        for w in (args.workers or ("1" if args.quick else "1,2,1+w")).split(",")
+    ]
+    workers = sorted({w for w, _ in configs})
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     apply_timeout = args.apply_timeout or (60.0 if args.quick else 90.0)
 
@@ -379,7 +412,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
                 )
                 _done(results[-1])
             for kind in kinds:
-                for w in workers:
+                for w, separate in configs:
                     results.append(
                         await run_node(
                             posts,
@@ -391,6 +424,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
                             workers=w,
                             concurrency=args.concurrency,
                             apply_timeout=apply_timeout,
+                            separate_worker=separate,
                         )
                     )
                     _done(results[-1])
@@ -409,6 +443,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
                     "all applied after s",
                     "all visible",
                     "server CPU µs/activity",
+                    "of which serve + worker",
                     "generator CPU µs/req",
                     "RSS MB",
                     "other answers",

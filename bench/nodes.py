@@ -173,6 +173,8 @@ class NodeProcess:
     host: str
     port: int
     workers: int = 1
+    #: Also run ``kantine worker`` beside ``kantine serve`` (``server.inbox_worker = "worker"``).
+    separate_worker: bool = False
     command: list[str] = field(default_factory=list)
     _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _log: IO[bytes] | None = None
@@ -224,6 +226,17 @@ class NodeProcess:
                     start_new_session=True,
                 )
             )
+        if self.separate_worker and launcher() == "kantine serve":
+            worker = [*self.command[:-3], "worker", "--config", str(self.config)]
+            self._procs.append(
+                subprocess.Popen(
+                    worker,
+                    stdout=self._log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                )
+            )
 
     async def wait_healthy(self, *, seconds: float = 30.0, interval: float = 0.005) -> float:
         """Poll ``/health`` until it answers 200; returns seconds waited. Raises on timeout."""
@@ -265,6 +278,10 @@ class NodeProcess:
             tuple(r for p in parts for r in p.rss_each_mb),
         )
 
+    def cpu_each(self) -> list[float]:
+        """CPU seconds of each started process tree (``kantine serve``, then ``kantine worker``)."""
+        return [process_stats(p.pid).cpu_seconds for p in self._procs]
+
     def stop(self, *, timeout: float = 15.0) -> None:
         """SIGINT (graceful, lets cProfile write), then SIGTERM, then SIGKILL, per process."""
         for proc in self._procs:
@@ -295,6 +312,7 @@ def node_sections(
     data_dir: Path,
     workers: int = 1,
     allow: list[str] | None = None,
+    inbox_worker: str = "serve",
     **federation: Any,
 ) -> dict[str, dict[str, object]]:
     """The config of a loopback node on plain http (``allow_http``) allowing *allow*."""
@@ -305,7 +323,7 @@ def node_sections(
             "name": "bench",
             "data_dir": str(data_dir),
         },
-        "server": {"host": host, "port": port, "workers": workers},
+        "server": {"host": host, "port": port, "workers": workers, "inbox_worker": inbox_worker},
         "database": {"url": database_url, "pool_size": 10},
         "federation": {"allow_http": True, "allow": allow or [], **federation},
     }

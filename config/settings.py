@@ -71,6 +71,10 @@ class ServerSettings:
     workers: int = 1
     #: Inbox and outbox request bodies larger than this are refused with 413.
     max_body_bytes: int = 1024 * 1024
+    #: Where received activities are applied (parsed, sanitised, stored, fanned out): "serve"
+    #: in every web process, or "worker" only in a ``kantine worker`` process run beside
+    #: ``kantine serve``, which gives that work a core of its own on a busy inbox.
+    inbox_worker: Literal["serve", "worker"] = "serve"
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,16 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from typing import Literal
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy.exc import IntegrityError
 
 from activitypub.client import FederationClient, Signer, make_session
 from activitypub.keys import load_private_key
 from activitypub.sanitize import HtmlSanitizer
+from activitypub.vocabulary import Activity
 from config import Settings
 from node.api import c2s, discovery, federation
 from node.api.mastodon import accounts as mastodon_accounts
@@ -100,6 +103,8 @@ MASTODON_ROUTES: tuple[web.RouteTableDef, ...] = (
 log = logging.getLogger(__name__)
 
 _POLICY_REFRESH_SECONDS = 5.0
+#: How often ``kantine worker`` looks for received activities when it found none.
+INBOX_POLL_SECONDS = 0.1
 
 
 async def _refresh_policy(policy: FederationPolicy, ctx: NodeContext) -> None:
@@ -109,6 +114,10 @@ async def _refresh_policy(policy: FederationPolicy, ctx: NodeContext) -> None:
             await policy.refresh(ctx.sessions)
         except Exception:  # the database may be briefly busy; keep the last known policy
             log.exception("federation policy refresh failed")
+
+
+def _stored_elsewhere(_item_id: int, _activity: Activity) -> None:
+    """Another process applies received activities (``server.inbox_worker = "worker"``)."""
 
 
 @web.middleware
@@ -133,11 +142,14 @@ def create_app(
     *,
     run_workers: bool = True,
     inner_resolver: aiohttp.abc.AbstractResolver | None = None,
+    process: Literal["serve", "worker"] = "serve",
 ) -> web.Application:
     """Build the node's application; resources open and close with it (``cleanup_ctx``).
 
     ``run_workers=False`` leaves the inbox and delivery workers to the caller (tests step
-    them; ``kantine worker`` runs them alone).
+    them; ``kantine worker`` runs them alone). *process* says which command this is:
+    with ``server.inbox_worker = "worker"`` only ``kantine worker`` applies received
+    activities, polling for them often since no request wakes it.
     """
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
@@ -173,8 +185,14 @@ def create_app(
         domain = settings.node.domain.lower()
         policy = FederationPolicy.from_settings(settings.federation, own_host=domain)
         await policy.refresh(sessions)
-        async with sessions() as session, session.begin():
-            instance = await ensure_instance_actor(session, domain, urls)
+        try:
+            async with sessions() as session, session.begin():
+                instance = await ensure_instance_actor(session, domain, urls)
+        except IntegrityError:
+            # `kantine serve` and `kantine worker` started together on a new database: the
+            # other process created the instance actor a moment ago; use that one.
+            async with sessions() as session, session.begin():
+                instance = await ensure_instance_actor(session, domain, urls)
         assert instance.private_key_pem is not None
         signer = Signer(instance.public_key_id, load_private_key(instance.private_key_pem))
         app[AUTH] = AuthRuntime.create(instance.private_key_pem)
@@ -235,7 +253,16 @@ def create_app(
                 app, settings, client=client, signer=lambda: signer, sanitizer=sanitizer
             )
             handlers, screen = directory_handlers(directory), profile_screen(directory)
-        processor = InboxProcessor(ctx, lease=lease, handlers=handlers)
+        inbox_here = process == "worker" or settings.server.inbox_worker == "serve"
+        processor = InboxProcessor(
+            ctx,
+            lease=lease,
+            handlers=handlers,
+            # A separate worker learns of new rows only by looking (INBOX_POLL_SECONDS), and
+            # serves no requests: larger batches (fewer statements per activity) delay nothing.
+            poll_seconds=INBOX_POLL_SECONDS if process == "worker" else 1.0,
+            batch=128 if process == "worker" else 64,
+        )
         app[ENGINE] = engine
         app[CONTEXT] = ctx
         app[PROCESSOR] = processor
@@ -244,7 +271,8 @@ def create_app(
             resolver,
             policy,
             window=timedelta(seconds=settings.federation.signature_window_seconds),
-            on_stored=processor.wake,
+            # The parsed activity goes to this process's worker, if it runs here.
+            on_stored=processor.received if inbox_here else _stored_elsewhere,
             screen=screen,
         )
         tasks = [
@@ -257,7 +285,8 @@ def create_app(
             sessions, app[MEDIA], max_age=timedelta(hours=settings.media.unattached_hours)
         )
         if run_workers:
-            tasks.append(asyncio.create_task(processor.run(), name="inbox-worker"))
+            if inbox_here:
+                tasks.append(asyncio.create_task(processor.run(), name="inbox-worker"))
             tasks.append(asyncio.create_task(delivery.run(), name="delivery-worker"))
             tasks.append(asyncio.create_task(scheduler.run(), name="scheduled-posts"))
             tasks.append(asyncio.create_task(sweeper.run(), name="unposted-media"))

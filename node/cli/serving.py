@@ -70,7 +70,7 @@ async def _serve(settings: Settings, *, reuse_port: bool) -> int:
 async def _work(settings: Settings) -> int:
     """The inbox and delivery workers without an HTTP site (scale-out)."""
     stop = _stop_event()
-    runner = web.AppRunner(create_app(settings, run_workers=True))
+    runner = web.AppRunner(create_app(settings, run_workers=True, process="worker"))
     with database_errors():
         await runner.setup()
     try:

@@ -19,6 +19,7 @@ __all__ = [
     "create_engine",
     "migrate",
     "sessionmaker_for",
+    "sqlite_pragmas",
 ]
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,8 @@ Sessions = async_sessionmaker[AsyncSession]
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry | None = None) -> None:
+    """The connection settings of every SQLite connection of the node (the pool's and others)."""
     # WAL lets readers run beside the one writer; synchronous=NORMAL in WAL mode keeps every
     # committed transaction across a crash of the process (kill -9), losing at most the last
     # ones on power loss. busy_timeout makes concurrent writers wait instead of failing.
@@ -47,7 +49,7 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     """An engine for *url*; SQLite gets WAL and foreign keys, PostgreSQL a sized pool."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     return create_async_engine(
         url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False

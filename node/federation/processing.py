@@ -13,7 +13,9 @@ import itertools
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -33,10 +35,23 @@ __all__ = ["InboxProcessor"]
 log = logging.getLogger(__name__)
 
 _MAX_ATTEMPTS = 8
+#: Activities parsed on the request path kept for this process's worker (by row id).
+_PARSED_KEPT = 2048
 
 
 def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 2**attempts, 6 * 3600))
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claimed ``inbox_items`` row: what the worker reads of it."""
+
+    id: int
+    activity_id: str
+    body: str
+    recipient_id: int | None
+    attempts: int
 
 
 class InboxProcessor:
@@ -63,9 +78,20 @@ class InboxProcessor:
         self._budget = budget_seconds
         self._tags = TagIds()
         self._event = asyncio.Event()
+        #: Activities this process's inbox parsed and stored, by row id: the worker need not
+        #: parse their stored JSON again. Only a cache: after a restart the row is parsed.
+        self._parsed: dict[int, Activity] = {}
 
     def wake(self) -> None:
         """Called after an activity was stored: work is waiting."""
+        self._event.set()
+
+    def received(self, item_id: int, activity: Activity) -> None:
+        """The inbox of this process stored row *item_id*, parsed as *activity*: work is waiting."""
+        if len(self._parsed) >= _PARSED_KEPT:
+            # Rows another process applied never come back here: forget the oldest.
+            del self._parsed[next(iter(self._parsed))]
+        self._parsed[item_id] = activity
         self._event.set()
 
     async def run(self) -> None:
@@ -81,8 +107,9 @@ class InboxProcessor:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._event.wait(), self._poll)
 
-    async def _claim(self) -> list[InboxItem]:
+    async def _claim(self) -> list[Claimed]:
         now = self._clock()
+        table = cast(Table, InboxItem.__table__)
         async with self._ctx.sessions() as session, session.begin():
             due = (
                 select(InboxItem.id)
@@ -96,13 +123,20 @@ class InboxProcessor:
             )
             if session.get_bind().dialect.name == "postgresql":
                 due = due.with_for_update(skip_locked=True)
+            # Core, not ORM objects: a batch is read once and never changed through them.
             rows = await session.execute(
-                update(InboxItem)
-                .where(InboxItem.id.in_(due.scalar_subquery()))
+                update(table)
+                .where(table.c.id.in_(due.scalar_subquery()))
                 .values(locked_until=now + self._lease)
-                .returning(InboxItem)
+                .returning(
+                    table.c.id,
+                    table.c.activity_id,
+                    table.c.body,
+                    table.c.recipient_id,
+                    table.c.attempts,
+                )
             )
-            return sorted(rows.scalars(), key=lambda item: item.id)
+            return sorted((Claimed(*row) for row in rows), key=lambda item: item.id)
 
     async def run_once(self) -> int:
         """Claim one batch and apply it; returns how many rows were claimed."""
@@ -128,10 +162,10 @@ class InboxProcessor:
                 break
         return len(items)
 
-    async def _prepare(self, item: InboxItem) -> Activity | None:
+    async def _prepare(self, item: Claimed) -> Activity | None:
         """Parse a stored activity and do its network work; None when it is settled already."""
         try:
-            activity = parse_activity(json.loads(item.body))
+            activity = self._parsed.pop(item.id, None) or parse_activity(json.loads(item.body))
             await prefetch(self._ctx, activity)
         except HostNotAllowedError as exc:
             await self._finish(item, "failed", f"refused: {exc.reason}")
@@ -144,7 +178,7 @@ class InboxProcessor:
             return None
         return activity
 
-    async def _apply(self, batch: list[tuple[InboxItem, Activity]]) -> int:
+    async def _apply(self, batch: list[tuple[Claimed, Activity]]) -> int:
         """Apply a prefix of *batch* in one transaction; returns the length of the prefix.
 
         The transaction ends once it has worked for the time budget, and before a run of
@@ -152,7 +186,7 @@ class InboxProcessor:
         it writes, which then happens without holding SQLite's write lock.
         """
         began = time.monotonic()
-        outcomes: list[tuple[InboxItem, Activity, str]] = []
+        outcomes: list[tuple[Claimed, Activity, str]] = []
         taken = 0
         async with self._ctx.sessions() as session, session.begin():
             ours = await self._still_ours(session, [item.id for item, _ in batch])
@@ -176,19 +210,26 @@ class InboxProcessor:
             await self._mark_done(session, [(item, outcome) for item, _, outcome in outcomes])
         self._tags.commit()
         for item, activity, outcome in outcomes:
-            log.info("inbox applied %s %s: %s", activity.type, item.activity_id, outcome)
+            log.debug("inbox applied %s %s: %s", activity.type, item.activity_id, outcome)
+        if outcomes:
+            counts = Counter(outcome for _, _, outcome in outcomes)
+            log.info(
+                "inbox applied %d activities: %s",
+                len(outcomes),
+                ", ".join(f"{n} {outcome}" for outcome, n in counts.most_common()),
+            )
         return taken
 
     async def _creates(
-        self, session: AsyncSession, run: list[tuple[InboxItem, Activity]], ours: set[int]
-    ) -> list[tuple[InboxItem, Activity, str]]:
+        self, session: AsyncSession, run: list[tuple[Claimed, Activity]], ours: set[int]
+    ) -> list[tuple[Claimed, Activity, str]]:
         run = [(item, activity) for item, activity in run if item.id in ours]
         outcomes = await apply_creates(
             self._ctx, session, [(a, item.recipient_id) for item, a in run], self._tags
         )
         return [(item, a, outcome) for (item, a), outcome in zip(run, outcomes, strict=True)]
 
-    async def _mark_done(self, session: AsyncSession, settled: list[tuple[InboxItem, str]]) -> None:
+    async def _mark_done(self, session: AsyncSession, settled: list[tuple[Claimed, str]]) -> None:
         """Mark every applied row done with its outcome: one executemany, one round trip."""
         if not settled:
             return
@@ -209,19 +250,19 @@ class InboxProcessor:
             query = query.with_for_update()
         return set((await session.execute(query)).scalars())
 
-    async def _mark(self, session: AsyncSession, item: InboxItem, state: str, note: str) -> None:
+    async def _mark(self, session: AsyncSession, item: Claimed, state: str, note: str) -> None:
         await session.execute(
             update(InboxItem)
             .where(InboxItem.id == item.id)
             .values(state=state, applied_at=self._clock(), locked_until=None, error=note[:2000])
         )
 
-    async def _finish(self, item: InboxItem, state: str, note: str) -> None:
+    async def _finish(self, item: Claimed, state: str, note: str) -> None:
         async with self._ctx.sessions() as session, session.begin():
             await self._mark(session, item, state, note)
         log.info("inbox %s %s: %s", state, item.activity_id, note)
 
-    async def _retry(self, item: InboxItem, reason: str) -> None:
+    async def _retry(self, item: Claimed, reason: str) -> None:
         attempts = item.attempts + 1
         if attempts >= _MAX_ATTEMPTS:
             await self._finish(item, "failed", f"gave up after {attempts} attempts: {reason}")

@@ -162,6 +162,8 @@ class StreamBus:
                 log.exception("stream notify failed; other processes miss %d bytes", len(payload))
 
     def _notified(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        if not self._listeners:  # nobody here to tell (a busy inbox sends many of these)
+            return
         try:
             message = json.loads(payload)
             if message.get("o") == self._origin:
@@ -230,7 +232,8 @@ class StreamBus:
         rowid: ColumnClause[Any] = literal_column("rowid")
         found: list[StreamEvent] = []
         async with self._sessions() as session:
-            if self._cursors is None:
+            if self._cursors is None or not self._listeners:
+                # Nobody listens here: only move the cursors (no row of a busy inbox is read).
                 self._cursors = {
                     kind: int(await session.scalar(select(func.max(rowid)).select_from(model)) or 0)
                     for model, kind in sources
