@@ -272,7 +272,7 @@ def _spawn(config: Path, port: int) -> NodeProcess:
 
 async def run(args: argparse.Namespace) -> None:
     """Seed (or reuse), start the node on a copy, drive reads with wrk, then posts."""
-    if shutil.which("wrk") is None:
+    if shutil.which("wrk") is None and not args.posts_only:
         raise SystemExit("wrk is needed (Debian: apt-get install wrk)")
     rng = random.Random(7)
     scale = Scale(accounts=args.accounts, statuses=args.statuses)
@@ -311,7 +311,12 @@ async def run(args: argparse.Namespace) -> None:
             base = node.base
             rows = []
             async with aiohttp.ClientSession() as http:
-                for label, seconds in (("warm-up", args.warmup), ("measured", args.duration)):
+                reads = (
+                    ()
+                    if args.posts_only
+                    else (("warm-up", args.warmup), ("measured", args.duration))
+                )
+                for label, seconds in reads:
                     load = _load()
                     cpu0 = process_stats(node.pid).cpu_seconds
                     result = _wrk(base, script, lines, seconds, args.connections)
@@ -327,14 +332,15 @@ async def run(args: argparse.Namespace) -> None:
                         f"{100 * cache['hits'] / looked:.0f} %",
                         result["non2xx"] + result["socket_errors"], load,
                     ])  # fmt: skip
-                print(table(
-                    f"GET {HOME}?limit=40, {args.people:,} people, pages 1-3, wrk -t1 "
-                    f"-c{args.connections}",
-                    ["run", "req/s", "client p50 ms", "client p99 ms", "server p50 ms",
-                     "server p99 ms", "server CPU µs/req", "JSON cache hits", "errors",
-                     "load avg"],
-                    rows,
-                ))  # fmt: skip
+                if rows:
+                    print(table(
+                        f"GET {HOME}?limit=40, {args.people:,} people, pages 1-3, wrk -t1 "
+                        f"-c{args.connections}",
+                        ["run", "req/s", "client p50 ms", "client p99 ms", "server p50 ms",
+                         "server p99 ms", "server CPU µs/req", "JSON cache hits", "errors",
+                         "load avg"],
+                        rows,
+                    ))  # fmt: skip
                 post_rows = []
                 for concurrency in (1, 4):
                     load = _load()
@@ -447,6 +453,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=20, help="seconds")
     parser.add_argument("--posts", type=int, default=300)
     parser.add_argument("--plans", action="store_true", help="print the query plans only")
+    parser.add_argument(
+        "--posts-only", action="store_true", help="skip the reads (wrk); measure posting only"
+    )
     args = parser.parse_args()
     if args.serve:
         serve(args.serve)
