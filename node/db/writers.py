@@ -26,7 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
-__all__ = ["WAIT_SECONDS", "WriterQueue", "hold_writes", "install"]
+__all__ = ["WAIT_SECONDS", "WriterQueue", "hold_writes", "install", "queue_of"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,12 @@ def install(sessions: async_sessionmaker[AsyncSession]) -> None:
     info: dict[Any, Any] = dict(sessions.kw.get("info") or {})
     info[_QUEUE] = WriterQueue()
     sessions.configure(info=info)
+
+
+def queue_of(sessions: async_sessionmaker[AsyncSession]) -> WriterQueue | None:
+    """The writer queue of *sessions*; None on PostgreSQL."""
+    queue: WriterQueue | None = (sessions.kw.get("info") or {}).get(_QUEUE)
+    return queue
 
 
 async def hold_writes(session: AsyncSession) -> None:
