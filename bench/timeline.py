@@ -368,13 +368,12 @@ async def run(args: argparse.Namespace) -> None:
 
 def plans(path: Path) -> None:
     """Print ``EXPLAIN QUERY PLAN`` of the statements the home timeline and fan-out rely on."""
-    from sqlalchemy import literal, select
-    from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy import select
 
     from node.api.mastodon.common import Page
     from node.api.mastodon.home import _FLAGS, FastReads, _page_ids, feed_query, older_query
     from node.api.mastodon.queries import account_columns, status_columns
-    from node.db.models import Account, Follow, HomeFeedEntry, Status
+    from node.db.models import Account, Status
 
     reads = FastReads(str(path))
     db = reads.db
@@ -410,34 +409,44 @@ def plans(path: Path) -> None:
             dialect=reads._dialect, compile_kwargs={"render_postcompile": True}
         )
         show(title, str(compiled), {**compiled.params, "ids": "[1,2]"})
-    followers = (
-        select(Follow.account_id, literal(1))
-        .join(Account, Account.id == Follow.account_id)
-        .where(
-            Follow.target_account_id == author_id,
-            Follow.state == "accepted",
-            Account.local.is_(True),
+    from node.services.feeds import _cut_delete, _cut_query
+    from node.services.graph import _notification_insert
+    from node.services.statuses import _fan_out_insert
+
+    readers = [
+        row[0]
+        for row in db.execute(
+            "SELECT account_id FROM follows WHERE target_account_id = ? AND state = 'accepted'"
+            " LIMIT 13",
+            (author_id,),
         )
-    )
-    fan_out = (
-        insert(HomeFeedEntry)
-        .from_select(["account_id", "status_id"], followers)
-        .on_conflict_do_nothing()
-    )
-    compiled = fan_out.compile(dialect=reads._dialect)
-    show("fan-out insert (node.services.statuses.fan_out)", str(compiled), compiled.params)
-    show(
-        "feed trim: the 800th entry of each follower's feed (node.services.feeds)",
-        "SELECT f.account_id, (SELECT h.status_id FROM home_feed h WHERE h.account_id ="
-        " f.account_id ORDER BY h.status_id DESC LIMIT 1 OFFSET 799) FROM follows f"
-        " WHERE f.target_account_id = ? AND f.state = 'accepted'",
-        (author_id,),
-    )
-    show(
-        "feed trim: delete below it",
-        "DELETE FROM home_feed WHERE account_id = ? AND status_id < ?",
-        (viewer_id, cursor),
-    )
+    ]
+    for title, statement, values in (
+        (
+            "fan-out insert (node.services.statuses.spread)",
+            _fan_out_insert("sqlite"),
+            {"f_status": 1, "f_author": author_id},
+        ),
+        (
+            "feed trim: the 800th entry of each feed whose turn it is (node.services.feeds)",
+            _cut_query().params(ids=readers, skip=799),
+            {},
+        ),
+        ("feed trim: delete below it", _cut_delete(), {"a": viewer_id, "c": cursor}),
+        (
+            "mention notification, with the block and opt-out checks (node.services.graph)",
+            _notification_insert("sqlite"),
+            {
+                "n_id": 1, "n_recipient": viewer_id, "n_kind": "mention",
+                "n_sender": author_id, "n_status": 1, "n_at": "2026-11-26 00:00:00",
+            },
+        ),
+    ):  # fmt: skip
+        inline = not values  # the trim's list of feeds is written into the statement
+        compiled = statement.compile(
+            dialect=reads._dialect, compile_kwargs={"literal_binds": inline}
+        )
+        show(title, str(compiled), {} if inline else {**compiled.params, **values})
     reads.close()
 
 

@@ -21,7 +21,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Delete, Select, Table, bindparam, delete, func, select
+from sqlalchemy import Delete, Integer, Select, Table, bindparam, delete, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
@@ -113,7 +113,7 @@ def _cut_query() -> Select[Any]:
         select(inner.status_id)
         .where(inner.account_id == Account.id)
         .order_by(inner.status_id.desc())
-        .offset(bindparam("skip"))
+        .offset(bindparam("skip", type_=Integer()))
         .limit(1)
         .scalar_subquery()
     )
