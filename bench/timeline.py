@@ -10,12 +10,13 @@
    own tokens, 60 % first pages, 25 % second and 15 % third pages (``max_id``); a warm-up
    run first, then the measured run.
 4. Posting: people with about 200 followers ``POST /api/v1/statuses`` one after the other
-   (and then 4 at a time); every post is fanned out to its author's followers' home feeds
-   within the request.
+   (and then 4 at a time), after ``--post-warmup`` posts that are not counted; every post
+   is fanned out to its author's followers' home feeds within the request. The server's
+   CPU per post is the node process's user+system time over the measured posts.
 
 Prints requests/s, client and server p50/p99, server CPU per request and the load average.
 
-    python -m bench.timeline [--duration 20] [--connections 16] [--posts 300]
+    python -m bench.timeline [--duration 20] [--connections 16] [--posts 300] [--posts-only]
 """
 
 from __future__ import annotations
@@ -341,6 +342,9 @@ async def run(args: argparse.Namespace) -> None:
                          "load avg"],
                         rows,
                     ))  # fmt: skip
+                if args.post_warmup:  # compiled statements, caches: as on a node that runs
+                    await _posting(base, db_path, args.post_warmup, 1, rng)
+                    await _timings(http, base)
                 post_rows = []
                 for concurrency in (1, 4):
                     load = _load()
@@ -461,6 +465,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=15, help="seconds")
     parser.add_argument("--duration", type=int, default=20, help="seconds")
     parser.add_argument("--posts", type=int, default=300)
+    parser.add_argument(
+        "--post-warmup", type=int, default=10, help="posts before the measured ones"
+    )
     parser.add_argument("--plans", action="store_true", help="print the query plans only")
     parser.add_argument(
         "--posts-only", action="store_true", help="skip the reads (wrk); measure posting only"
