@@ -69,11 +69,14 @@ async def hold_writes(session: AsyncSession) -> None:
     sync = session.sync_session
     if not event.contains(sync, "after_transaction_end", _ended):
         event.listen(sync, "after_transaction_end", _ended)
+    await session.connection()  # begins the transaction whose end gives the turn back
     try:
-        await asyncio.wait_for(queue.lock.acquire(), WAIT_SECONDS)
+        async with asyncio.timeout(WAIT_SECONDS):
+            await queue.lock.acquire()
     except TimeoutError:
         log.warning("writer queue: no turn after %.0f s, writing without it", WAIT_SECONDS)
         return
+    # No await between the lock and this mark: whatever ends the transaction gives it back.
     session.info[_HELD] = queue
 
 
