@@ -413,9 +413,9 @@ def plans(path: Path) -> None:
             dialect=reads._dialect, compile_kwargs={"render_postcompile": True}
         )
         show(title, str(compiled), {**compiled.params, "ids": "[1,2]"})
+    from node.services.fanout import _fan_out_insert
     from node.services.feeds import _cut_delete, _cut_query
     from node.services.graph import _notification_insert
-    from node.services.statuses import _fan_out_insert
 
     readers = [
         row[0]
@@ -427,7 +427,7 @@ def plans(path: Path) -> None:
     ]
     for title, statement, values in (
         (
-            "fan-out insert (node.services.statuses.spread)",
+            "fan-out insert (node.services.fanout.spread)",
             _fan_out_insert("sqlite"),
             {"f_status": 1, "f_author": author_id},
         ),
