@@ -67,10 +67,14 @@ async def in_one_hop(session: AsyncSession, fn: Callable[..., T], *args: Any, **
     transaction, in one thread hop on aiosqlite (the module docstring)."""
     await session.flush()  # whatever the session holds is written before the batch
     connection = await session.connection()
-    if connection.dialect.driver != "aiosqlite":
+    pooled = (
+        await connection.get_raw_connection() if connection.dialect.driver == "aiosqlite" else None
+    )
+    driver: Any = pooled.driver_connection if pooled is not None else None  # aiosqlite.Connection
+    if pooled is None or not all(hasattr(type(driver), a) for a in ("_execute", "_conn")):
+        # asyncpg, or an aiosqlite without the request queue: the same function, awaited
+        # statement by statement.
         return await connection.run_sync(fn, *args, **kw)
-    pooled = await connection.get_raw_connection()
-    driver: Any = pooled.driver_connection  # the aiosqlite.Connection
     info = pooled.info
 
     def work() -> T:
