@@ -10,12 +10,13 @@
    own tokens, 60 % first pages, 25 % second and 15 % third pages (``max_id``); a warm-up
    run first, then the measured run.
 4. Posting: people with about 200 followers ``POST /api/v1/statuses`` one after the other
-   (and then 4 at a time); every post is fanned out to its author's followers' home feeds
-   within the request.
+   (and then 4 at a time), after ``--post-warmup`` posts that are not counted; every post
+   is fanned out to its author's followers' home feeds within the request. The server's
+   CPU per post is the node process's user+system time over the measured posts.
 
 Prints requests/s, client and server p50/p99, server CPU per request and the load average.
 
-    python -m bench.timeline [--duration 20] [--connections 16] [--posts 300]
+    python -m bench.timeline [--duration 20] [--connections 16] [--posts 300] [--posts-only]
 """
 
 from __future__ import annotations
@@ -272,7 +273,7 @@ def _spawn(config: Path, port: int) -> NodeProcess:
 
 async def run(args: argparse.Namespace) -> None:
     """Seed (or reuse), start the node on a copy, drive reads with wrk, then posts."""
-    if shutil.which("wrk") is None:
+    if shutil.which("wrk") is None and not args.posts_only:
         raise SystemExit("wrk is needed (Debian: apt-get install wrk)")
     rng = random.Random(7)
     scale = Scale(accounts=args.accounts, statuses=args.statuses)
@@ -311,7 +312,12 @@ async def run(args: argparse.Namespace) -> None:
             base = node.base
             rows = []
             async with aiohttp.ClientSession() as http:
-                for label, seconds in (("warm-up", args.warmup), ("measured", args.duration)):
+                reads = (
+                    ()
+                    if args.posts_only
+                    else (("warm-up", args.warmup), ("measured", args.duration))
+                )
+                for label, seconds in reads:
                     load = _load()
                     cpu0 = process_stats(node.pid).cpu_seconds
                     result = _wrk(base, script, lines, seconds, args.connections)
@@ -327,14 +333,18 @@ async def run(args: argparse.Namespace) -> None:
                         f"{100 * cache['hits'] / looked:.0f} %",
                         result["non2xx"] + result["socket_errors"], load,
                     ])  # fmt: skip
-                print(table(
-                    f"GET {HOME}?limit=40, {args.people:,} people, pages 1-3, wrk -t1 "
-                    f"-c{args.connections}",
-                    ["run", "req/s", "client p50 ms", "client p99 ms", "server p50 ms",
-                     "server p99 ms", "server CPU µs/req", "JSON cache hits", "errors",
-                     "load avg"],
-                    rows,
-                ))  # fmt: skip
+                if rows:
+                    print(table(
+                        f"GET {HOME}?limit=40, {args.people:,} people, pages 1-3, wrk -t1 "
+                        f"-c{args.connections}",
+                        ["run", "req/s", "client p50 ms", "client p99 ms", "server p50 ms",
+                         "server p99 ms", "server CPU µs/req", "JSON cache hits", "errors",
+                         "load avg"],
+                        rows,
+                    ))  # fmt: skip
+                if args.post_warmup:  # compiled statements, caches: as on a node that runs
+                    await _posting(base, db_path, args.post_warmup, 1, rng)
+                    await _timings(http, base)
                 post_rows = []
                 for concurrency in (1, 4):
                     load = _load()
@@ -362,13 +372,12 @@ async def run(args: argparse.Namespace) -> None:
 
 def plans(path: Path) -> None:
     """Print ``EXPLAIN QUERY PLAN`` of the statements the home timeline and fan-out rely on."""
-    from sqlalchemy import literal, select
-    from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy import select
 
     from node.api.mastodon.common import Page
     from node.api.mastodon.home import _FLAGS, FastReads, _page_ids, feed_query, older_query
     from node.api.mastodon.queries import account_columns, status_columns
-    from node.db.models import Account, Follow, HomeFeedEntry, Status
+    from node.db.models import Account, Status
 
     reads = FastReads(str(path))
     db = reads.db
@@ -404,34 +413,44 @@ def plans(path: Path) -> None:
             dialect=reads._dialect, compile_kwargs={"render_postcompile": True}
         )
         show(title, str(compiled), {**compiled.params, "ids": "[1,2]"})
-    followers = (
-        select(Follow.account_id, literal(1))
-        .join(Account, Account.id == Follow.account_id)
-        .where(
-            Follow.target_account_id == author_id,
-            Follow.state == "accepted",
-            Account.local.is_(True),
+    from node.services.fanout import _fan_out_insert
+    from node.services.feeds import _cut_delete, _cut_query
+    from node.services.graph import _notification_insert
+
+    readers = [
+        row[0]
+        for row in db.execute(
+            "SELECT account_id FROM follows WHERE target_account_id = ? AND state = 'accepted'"
+            " LIMIT 13",
+            (author_id,),
         )
-    )
-    fan_out = (
-        insert(HomeFeedEntry)
-        .from_select(["account_id", "status_id"], followers)
-        .on_conflict_do_nothing()
-    )
-    compiled = fan_out.compile(dialect=reads._dialect)
-    show("fan-out insert (node.services.statuses.fan_out)", str(compiled), compiled.params)
-    show(
-        "feed trim: the 800th entry of each follower's feed (node.services.feeds)",
-        "SELECT f.account_id, (SELECT h.status_id FROM home_feed h WHERE h.account_id ="
-        " f.account_id ORDER BY h.status_id DESC LIMIT 1 OFFSET 799) FROM follows f"
-        " WHERE f.target_account_id = ? AND f.state = 'accepted'",
-        (author_id,),
-    )
-    show(
-        "feed trim: delete below it",
-        "DELETE FROM home_feed WHERE account_id = ? AND status_id < ?",
-        (viewer_id, cursor),
-    )
+    ]
+    for title, statement, values in (
+        (
+            "fan-out insert (node.services.fanout.spread)",
+            _fan_out_insert("sqlite"),
+            {"f_status": 1, "f_author": author_id},
+        ),
+        (
+            "feed trim: the 800th entry of each feed whose turn it is (node.services.feeds)",
+            _cut_query().params(ids=readers, skip=799),
+            {},
+        ),
+        ("feed trim: delete below it", _cut_delete(), {"a": viewer_id, "c": cursor}),
+        (
+            "mention notification, with the block and opt-out checks (node.services.graph)",
+            _notification_insert("sqlite"),
+            {
+                "n_id": 1, "n_recipient": viewer_id, "n_kind": "mention",
+                "n_sender": author_id, "n_status": 1, "n_at": "2026-11-26 00:00:00",
+            },
+        ),
+    ):  # fmt: skip
+        inline = not values  # the trim's list of feeds is written into the statement
+        compiled = statement.compile(
+            dialect=reads._dialect, compile_kwargs={"literal_binds": inline}
+        )
+        show(title, str(compiled), {} if inline else {**compiled.params, **values})
     reads.close()
 
 
@@ -446,7 +465,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=15, help="seconds")
     parser.add_argument("--duration", type=int, default=20, help="seconds")
     parser.add_argument("--posts", type=int, default=300)
+    parser.add_argument(
+        "--post-warmup", type=int, default=10, help="posts before the measured ones"
+    )
     parser.add_argument("--plans", action="store_true", help="print the query plans only")
+    parser.add_argument(
+        "--posts-only", action="store_true", help="skip the reads (wrk); measure posting only"
+    )
     args = parser.parse_args()
     if args.serve:
         serve(args.serve)

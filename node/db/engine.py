@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from node.db.writers import install
+
 __all__ = [
     "AsyncSession",
     "Sessions",
@@ -73,8 +75,12 @@ async def checkpoint_forever(engine: AsyncEngine, interval: float = 1.0) -> None
 
 
 def sessionmaker_for(engine: AsyncEngine) -> Sessions:
-    """The session factory every service uses (``expire_on_commit=False``: rows stay readable)."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+    """The session factory every service uses (``expire_on_commit=False``: rows stay readable);
+    on SQLite with the process's writer queue (``node.db.writers``)."""
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    if engine.dialect.name == "sqlite":
+        install(sessions)
+    return sessions
 
 
 def _upgrade(connection: Connection) -> None:

@@ -22,9 +22,11 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import Select, and_, exists, or_, select, update
+from sqlalchemy import Select, Table, and_, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import ColumnElement
@@ -33,6 +35,7 @@ from activitypub.client import FederationClient, Signer
 from activitypub.errors import ActivityPubError, FetchError, HostNotAllowedError
 from activitypub.hosts import host_of
 from activitypub.keys import load_private_key
+from node.db.hop import in_one_hop
 from node.db.models import Account, Delivery, OutboxActivity
 from node.federation import retry
 from node.ids import new_id
@@ -42,6 +45,7 @@ __all__ = [
     "DeliveryWorker",
     "claim",
     "enqueue",
+    "enqueue_now",
     "now_utc",
 ]
 
@@ -86,6 +90,17 @@ async def enqueue(
     Idempotent: an (activity, inbox) pair already queued is left alone (``ON CONFLICT DO
     NOTHING``). Raises ``ValueError`` for an inbox that is not an absolute URL.
     """
+    urls = list(dict.fromkeys(inboxes))
+    if not urls:
+        return 0
+    return await in_one_hop(session, enqueue_now, activity.id, urls, now=now)
+
+
+def enqueue_now(
+    session: Connection, activity_id: int, inboxes: Iterable[str], *, now: datetime | None = None
+) -> int:
+    """:func:`enqueue` in the caller's thread hop (``node.db.hop``), for the activity row
+    *activity_id* already written."""
     now = now or now_utc()
     urls = list(dict.fromkeys(inboxes))
     if not urls:
@@ -93,7 +108,7 @@ async def enqueue(
     rows = [
         {
             "id": new_id(now),
-            "activity_id": activity.id,
+            "activity_id": activity_id,
             "inbox_url": url,
             "host": host_of(url),
             "state": _PENDING,
@@ -103,18 +118,18 @@ async def enqueue(
         }
         for url in urls
     ]
-    await session.flush()  # the activity row must exist before rows that reference it
-    dialect = session.get_bind().dialect.name
+    dialect = session.dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = cast(Table, Delivery.__table__)
     added = 0
     for start in range(0, len(rows), _CHUNK):
         stmt = (
-            insert(Delivery)
+            insert(table)
             .values(rows[start : start + _CHUNK])
             .on_conflict_do_nothing(index_elements=["activity_id", "inbox_url"])
-            .returning(Delivery.id)
+            .returning(table.c.id)
         )
-        added += len((await session.execute(stmt)).all())
+        added += len(session.execute(stmt).all())
     return added
 
 

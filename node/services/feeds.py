@@ -17,16 +17,26 @@ in ``trim_every(keep)`` instead.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, select
+from sqlalchemy import Delete, Integer, Select, Table, bindparam, delete, func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
 from node.db.engine import AsyncSession
+from node.db.hop import in_one_hop
 from node.db.models import Account, Follow, HomeFeedEntry
 
-__all__ = ["DEFAULT_HOME_FEED_SIZE", "due_for_trim", "feed_floor", "trim_every", "trim_feeds"]
+__all__ = [
+    "DEFAULT_HOME_FEED_SIZE",
+    "due_for_trim",
+    "feed_floor",
+    "trim_every",
+    "trim_feeds",
+    "trim_now",
+]
 
 #: Entries kept per home feed (Mastodon keeps about 800).
 DEFAULT_HOME_FEED_SIZE = 800
@@ -60,8 +70,22 @@ async def trim_feeds(
     """
     if keep <= 0:
         return 0
+    return await in_one_hop(session, trim_now, author_id, keep, turn=turn, readers=readers)
+
+
+def trim_now(
+    session: Connection,
+    author_id: int,
+    keep: int,
+    *,
+    turn: int | None = None,
+    readers: Sequence[int] | None = None,
+) -> int:
+    """:func:`trim_feeds` in the caller's thread hop (``node.db.hop``)."""
+    if keep <= 0:
+        return 0
     if readers is None:
-        followers = await session.scalars(
+        followers = session.scalars(
             select(Follow.account_id).where(
                 Follow.target_account_id == author_id, Follow.state == "accepted"
             )
@@ -73,27 +97,35 @@ async def trim_feeds(
         chosen = chosen[turn % every :: every]
     if not chosen:
         return 0
+    rows = session.execute(_cut_query(), {"ids": chosen, "skip": keep - 1}).all()
+    cuts = [{"a": account_id, "c": value} for account_id, value in rows if value is not None]
+    if not cuts:
+        return 0
+    session.execute(_cut_delete(), cuts)
+    return len(cuts)
+
+
+@functools.cache
+def _cut_query() -> Select[Any]:
+    """Each chosen feed's ``skip``-th newest entry, built once per process."""
     inner = aliased(HomeFeedEntry)
     cut = (
         select(inner.status_id)
         .where(inner.account_id == Account.id)
         .order_by(inner.status_id.desc())
-        .offset(keep - 1)
+        .offset(bindparam("skip", type_=Integer()))
         .limit(1)
         .scalar_subquery()
     )
-    rows = (await session.execute(select(Account.id, cut).where(Account.id.in_(chosen)))).all()
-    cuts = [{"a": account_id, "c": value} for account_id, value in rows if value is not None]
-    if not cuts:
-        return 0
+    return select(Account.id, cut).where(Account.id.in_(bindparam("ids", expanding=True)))
+
+
+@functools.cache
+def _cut_delete() -> Delete:
     table = cast(Table, HomeFeedEntry.__table__)
-    await session.execute(
-        delete(table).where(
-            table.c.account_id == bindparam("a"), table.c.status_id < bindparam("c")
-        ),
-        cuts,
+    return delete(table).where(
+        table.c.account_id == bindparam("a"), table.c.status_id < bindparam("c")
     )
-    return len(cuts)
 
 
 async def feed_floor(session: AsyncSession, account_id: int, keep: int) -> int | None:

@@ -6,25 +6,31 @@ activities received from peers, and each is idempotent so a replayed activity ch
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
+from typing import cast
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Insert,
     String,
+    Table,
     and_,
+    bindparam,
     delete,
     exists,
-    literal,
     or_,
     select,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from node.db.engine import AsyncSession
+from node.db.hop import in_one_hop
 from node.db.models import (
     Account,
     Base,
@@ -50,6 +56,7 @@ __all__ = [
     "insert_ignore",
     "is_blocked",
     "notify",
+    "notify_now",
     "remove_block",
     "remove_favourite",
     "remove_follow",
@@ -57,9 +64,10 @@ __all__ = [
 ]
 
 
-def insert_ignore(session: AsyncSession, table: type[Base]) -> Insert:
+def insert_ignore(session: AsyncSession | Session | Connection, table: type[Base]) -> Insert:
     """``INSERT … ON CONFLICT DO NOTHING`` for the session's dialect."""
-    if session.get_bind().dialect.name == "postgresql":
+    bind = session if isinstance(session, Connection) else session.get_bind()
+    if bind.dialect.name == "postgresql":
         return pg_insert(table).on_conflict_do_nothing()
     return sqlite_insert(table).on_conflict_do_nothing()
 
@@ -74,25 +82,65 @@ async def notify(
     """Tell a local *recipient* about something *sender* did, once per event."""
     if not recipient.local or recipient.id == sender.id:
         return
-    # One statement: the block check (either direction) and the opt-out are part of the INSERT.
+    notification_id = await in_one_hop(
+        session, notify_now, recipient.id, kind, sender.id, status_id
+    )
+    record(session, "notification", notification_id)  # a blocked one is simply not found
+
+
+def notify_now(
+    connection: Connection, recipient_id: int, kind: str, sender_id: int, status_id: int | None
+) -> int:
+    """:func:`notify` in the caller's thread hop (``node.db.hop``): one statement; returns the
+    new notification's id (no row when either blocks the other or the kind is turned off)."""
     notification_id = new_id()
+    connection.execute(
+        _notification_insert(connection.dialect.name),
+        {
+            "n_id": notification_id,
+            "n_recipient": recipient_id,
+            "n_kind": kind,
+            "n_sender": sender_id,
+            "n_status": status_id,
+            "n_at": datetime.now(UTC),
+        },
+    )
+    return notification_id
+
+
+@functools.cache
+def _notification_insert(dialect: str) -> Insert:
+    """The notification INSERT with the block check (either direction) and the opt-out in it,
+    built once per process with bound parameters."""
+    recipient = bindparam("n_recipient", type_=BigInteger())
+    sender = bindparam("n_sender", type_=BigInteger())
+    kind = bindparam("n_kind", type_=String())
     row = select(
-        literal(notification_id, BigInteger()),
-        literal(recipient.id, BigInteger()),
-        literal(kind, String()),
-        literal(sender.id, BigInteger()),
-        literal(status_id, BigInteger()),
-        literal(datetime.now(UTC), UTCDateTime()),
+        bindparam("n_id", type_=BigInteger()),
+        recipient,
+        kind,
+        sender,
+        bindparam("n_status", type_=BigInteger()),
+        bindparam("n_at", type_=UTCDateTime()),
     ).where(
-        ~exists().where(_blocks_between(recipient.id, sender.id)),
+        ~exists().where(
+            or_(
+                and_(Block.account_id == recipient, Block.target_account_id == sender),
+                and_(Block.account_id == sender, Block.target_account_id == recipient),
+            )
+        ),
         # A kind the recipient turned off in their settings is never created.
         ~exists().where(
-            NotificationOptOut.account_id == recipient.id, NotificationOptOut.type == kind
+            NotificationOptOut.account_id == recipient, NotificationOptOut.type == kind
         ),
     )
     columns = ["id", "account_id", "type", "from_account_id", "status_id", "created_at"]
-    await session.execute(insert_ignore(session, Notification).from_select(columns, row))
-    record(session, "notification", notification_id)  # a blocked one is simply not found
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(cast(Table, Notification.__table__))
+        .from_select(columns, row)
+        .on_conflict_do_nothing()
+    )
 
 
 def _blocks_between(account_id: int, other_id: int) -> ColumnElement[bool]:

@@ -285,6 +285,8 @@ async def link_media(
 ) -> None:
     """Make *media* the attachments of *status_id*. Ones an edit dropped stay linked to the
     post, as in Mastodon: its edit history still shows them, and they cannot be reused."""
+    if not media:
+        return
     await session.execute(
         update(MediaAttachment)
         .where(MediaAttachment.id.in_([m.id for m in media]))

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, select
+from sqlalchemy import Insert, Select, Table, bindparam, event, insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from activitypub.contexts import default_context
 from node.db.engine import AsyncSession
+from node.db.hop import in_one_hop
 from node.db.models import Account, Follow, OutboxActivity
-from node.federation.delivery import enqueue
+from node.federation.delivery import enqueue_now
 from node.ids import new_id
 
 __all__ = ["Publisher", "follower_inboxes", "inbox_of"]
@@ -26,17 +29,31 @@ def inbox_of(account: Account) -> str:
 
 async def follower_inboxes(session: AsyncSession, account_id: int) -> list[str]:
     """Inboxes of the remote followers whose follow was *accepted* (SECURITY.md row 10)."""
-    rows = await session.execute(
+    return await in_one_hop(session, _follower_inboxes, account_id)
+
+
+def _follower_inboxes(session: Connection, account_id: int) -> list[str]:
+    rows = session.execute(_followers_query(), {"author": account_id})
+    return list(dict.fromkeys(shared or inbox for shared, inbox in rows))
+
+
+@functools.cache
+def _followers_query() -> Select[str | None, str]:
+    return (
         select(Account.shared_inbox_url, Account.inbox_url)
         .join(Follow, Follow.account_id == Account.id)
         .where(
-            Follow.target_account_id == account_id,
+            Follow.target_account_id == bindparam("author"),
             Follow.state == "accepted",
             Account.local.is_(False),
             Account.suspended_at.is_(None),
         )
     )
-    return list(dict.fromkeys(shared or inbox for shared, inbox in rows))
+
+
+@functools.cache
+def _outbox_insert() -> Insert:
+    return insert(cast(Table, OutboxActivity.__table__))
 
 
 class Publisher:
@@ -56,30 +73,65 @@ class Publisher:
         public: bool = False,
         object_uri: str | None = None,
         inboxes: Iterable[str] = (),
-    ) -> OutboxActivity:
-        """Record *activity* (with ``id`` set) and queue it for its remote audience.
+    ) -> int:
+        """Record *activity* (with ``id`` set) and queue it for its remote audience; returns
+        the outbox row's id.
 
         *inboxes* are further inboxes by URL (the directory node's, issue 5).
         """
-        body = {"@context": default_context(), **activity}
-        row = OutboxActivity(
-            id=new_id(),
-            uri=activity["id"],
-            account_id=actor.id,
-            type=activity["type"],
-            object_uri=object_uri,
-            public=public,
-            body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
-            created_at=datetime.now(UTC),
-        )
-        session.add(row)
-        await session.flush()
-        targets: list[str] = await follower_inboxes(session, actor.id) if followers else []
-        targets += [inbox_of(a) for a in recipients if not a.local]
+        targets = [inbox_of(a) for a in recipients if not a.local]
         targets += inboxes
-        if await enqueue(session, row, dict.fromkeys(targets)):
-            event.listen(session.sync_session, "after_commit", self._after_commit, once=True)
-        return row
+        row_id, queued = await in_one_hop(
+            session,
+            self.store,
+            actor.id,
+            activity,
+            followers=followers,
+            inboxes=targets,
+            public=public,
+            object_uri=object_uri,
+        )
+        if queued:
+            self.wake_after_commit(session)
+        return row_id
+
+    def store(
+        self,
+        session: Connection,
+        actor_id: int,
+        activity: dict[str, Any],
+        *,
+        followers: bool,
+        inboxes: Iterable[str],
+        public: bool,
+        object_uri: str | None,
+    ) -> tuple[int, bool]:
+        """:meth:`publish` in the caller's thread hop (``node.db.hop``): the outbox row, the
+        accepted remote followers' inboxes (when *followers*) and *inboxes*, one delivery
+        each. Returns the row's id and whether any delivery was queued (then the caller
+        calls :meth:`wake_after_commit`)."""
+        body = {"@context": default_context(), **activity}
+        row_id = new_id()
+        session.execute(
+            _outbox_insert(),
+            {
+                "id": row_id,
+                "uri": activity["id"],
+                "account_id": actor_id,
+                "type": activity["type"],
+                "object_uri": object_uri,
+                "public": public,
+                "body": json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+                "created_at": datetime.now(UTC),
+            },
+        )
+        targets = _follower_inboxes(session, actor_id) if followers else []
+        targets += inboxes
+        return row_id, bool(enqueue_now(session, row_id, dict.fromkeys(targets)))
+
+    def wake_after_commit(self, session: AsyncSession) -> None:
+        """Wake the delivery worker once *session*'s transaction has committed."""
+        event.listen(session.sync_session, "after_commit", self._after_commit, once=True)
 
     def _after_commit(self, _session: Session) -> None:
         self._wake()

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, literal, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Insert, Table, Update, bindparam, delete, insert, select, update
+from sqlalchemy.engine import Connection
 
 from activitypub.errors import ActivityPubError
 from activitypub.webfinger import resolve_handle
 from node.db.engine import AsyncSession
+from node.db.hop import in_one_hop
 from node.db.models import (
     Account,
-    Follow,
     HomeFeedEntry,
     MediaAttachment,
     Mention,
@@ -27,14 +28,16 @@ from node.db.models import (
     Tag,
     Tombstone,
 )
+from node.db.writers import hold_writes
 from node.federation.documents import iso, note_document
 from node.ids import new_id
 from node.services.context import NodeContext
 from node.services.conversations import forget_direct, track_direct
 from node.services.events import record
-from node.services.feeds import trim_feeds
-from node.services.graph import insert_ignore, notify
-from node.services.tags import link_tags
+from node.services.fanout import fan_out, spread
+from node.services.graph import insert_ignore, notify_now
+from node.services.publishing import Publisher, inbox_of
+from node.services.tags import link_tags, link_tags_now
 from node.services.text import render_text
 
 __all__ = [
@@ -49,6 +52,7 @@ __all__ = [
     "remember_version",
     "remove_status",
     "save_tags",
+    "spread",
 ]
 
 log = logging.getLogger(__name__)
@@ -89,48 +93,24 @@ async def save_tags(session: AsyncSession, status_id: int, names: Sequence[str])
     await link_tags(session, [(status_id, name) for name in names])
 
 
-async def fan_out(
-    session: AsyncSession, status: Status, mentioned_ids: Sequence[int], *, keep: int = 0
-) -> None:
-    """Put *status* into the home feeds of the local people who may see it (fan-out on write).
+@functools.cache
+def _status_insert() -> Insert:
+    return insert(cast(Table, Status.__table__))
 
-    Followers count only when their follow was accepted (SECURITY.md row 10); direct and
-    limited posts go to the mentioned local people only. With *keep*, a share of the feeds
-    reached is trimmed to their newest *keep* entries (``node.services.feeds``).
-    """
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    reached: list[int] = []
-    if status.visibility not in {"direct", "limited"}:
-        followers = (
-            select(Follow.account_id, literal(status.id))
-            .join(Account, Account.id == Follow.account_id)
-            .where(
-                Follow.target_account_id == status.account_id,
-                Follow.state == "accepted",
-                Account.local.is_(True),
-            )
-        )
-        result = await session.execute(
-            insert(HomeFeedEntry)
-            .from_select(["account_id", "status_id"], followers)
-            .on_conflict_do_nothing()
-            .returning(HomeFeedEntry.account_id)
-        )
-        reached = list(result.scalars())
-    owners = [*mentioned_ids] if status.visibility in {"direct", "limited"} else []
-    if status.local:
-        owners.append(status.account_id)
-    if owners:
-        await session.execute(
-            insert_ignore(session, HomeFeedEntry),
-            [{"account_id": a, "status_id": status.id} for a in dict.fromkeys(owners)],
-        )
-    if keep and status.visibility not in {"direct", "limited"}:
-        readers = [*reached, status.account_id] if status.local else reached
-        await trim_feeds(session, status.account_id, keep, turn=status.id, readers=readers)
-    if status.visibility == "direct":
-        await track_direct(session, [status.id])
+
+@functools.cache
+def _mention_insert() -> Insert:
+    return insert(cast(Table, Mention.__table__))
+
+
+@functools.cache
+def _reply_count() -> Update:
+    table = cast(Table, Status.__table__)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("parent"))
+        .values(replies_count=table.c.replies_count + 1)
+    )
 
 
 async def note_for(
@@ -169,6 +149,20 @@ async def note_for(
     )
 
 
+@dataclass(frozen=True)
+class _NewPost:
+    """Everything the writes of one new local post need, worked out before they start."""
+
+    row: dict[str, Any]
+    mention_ids: tuple[int, ...]
+    local_mention_ids: tuple[int, ...]
+    notify_ids: tuple[int, ...]
+    hashtags: tuple[str, ...]
+    keep: int
+    activity: dict[str, Any] | None
+    inboxes: tuple[str, ...]
+
+
 async def post_status(
     ctx: NodeContext,
     session: AsyncSession,
@@ -186,7 +180,12 @@ async def post_status(
 ) -> Status:
     """Post as a local *author*: store, fan out, notify, and queue the ``Create`` (A4, A17).
 
-    *attachments* are the documents of the post's media (``services.media``, A23).
+    *attachments* are the documents of the post's media (``services.media``, A23). What
+    needs looking up (mentions, the parent's author) is read first; then every write of
+    the post (the status, mentions, hashtags, the parent's reply count, the home feeds and
+    their trim, notifications, the outbox row and its deliveries) runs in one thread hop
+    (``node.db.hop``), in the writer queue on SQLite (``node.db.writers``). The returned
+    status is not attached to *session*.
     """
     if visibility not in VISIBILITIES:
         raise PostError(f"visibility must be one of {', '.join(VISIBILITIES)}")
@@ -205,74 +204,113 @@ async def post_status(
     rendered = await render_text(text, lookup=lookup, tag_url=ctx.urls.tag)
     content = ctx.sanitizer.clean(html_content) if html_content else rendered.html
     mentions = list({a.id: a for a in (*rendered.mentions, *mentions)}.values())
-    parent_author: Account | None = None
-    if in_reply_to is not None:
+    if in_reply_to is not None and all(m.id != in_reply_to.account_id for m in mentions):
         parent_author = await session.get(Account, in_reply_to.account_id)
-        if (
-            parent_author is not None
-            and parent_author.id != author.id
-            and all(m.id != parent_author.id for m in mentions)
-        ):
+        if parent_author is not None and parent_author.id != author.id:
             mentions.append(parent_author)
     now = datetime.now(UTC)
     status_id = new_id(now)
     uri = ctx.urls.status(author.username, status_id)
-    status = Status(
-        id=status_id,
-        uri=uri,
-        url=ctx.urls.status_page(author.username, status_id),
-        account_id=author.id,
-        local=True,
-        content=content,
-        text=text,
-        summary=ctx.sanitizer.clean_text(summary),
-        sensitive=sensitive or bool(summary),
-        language=language,
-        visibility=visibility,
-        in_reply_to_id=in_reply_to.id if in_reply_to else None,
-        in_reply_to_uri=in_reply_to.uri if in_reply_to else None,
-        in_reply_to_account_id=in_reply_to.account_id if in_reply_to else None,
-        context=(in_reply_to.context or in_reply_to.uri) if in_reply_to else uri,
-        attachments_json=json.dumps(list(attachments), ensure_ascii=False),
-        published_at=now,
-        created_at=now,
-    )
-    session.add(status)
-    await session.flush()
-    for account in mentions:
-        session.add(Mention(status_id=status.id, account_id=account.id))
-    await save_tags(session, status.id, rendered.hashtags)
-    if in_reply_to is not None:
-        await session.execute(
-            update(Status)
-            .where(Status.id == in_reply_to.id)
-            .values(replies_count=Status.replies_count + 1)
-        )
-    await session.flush()
-    await fan_out(session, status, [m.id for m in mentions if m.local], keep=ctx.home_feed_size)
-    record(session, "update", status.id)
-    for account in mentions:
-        await notify(session, account, "mention", author, status.id)
+    row: dict[str, Any] = {
+        "id": status_id,
+        "uri": uri,
+        "url": ctx.urls.status_page(author.username, status_id),
+        "account_id": author.id,
+        "local": True,
+        "content": content,
+        "text": text,
+        "summary": ctx.sanitizer.clean_text(summary),
+        "sensitive": sensitive or bool(summary),
+        "language": language,
+        "visibility": visibility,
+        "in_reply_to_id": in_reply_to.id if in_reply_to else None,
+        "in_reply_to_uri": in_reply_to.uri if in_reply_to else None,
+        "in_reply_to_account_id": in_reply_to.account_id if in_reply_to else None,
+        "reblog_of_id": None,
+        "context": (in_reply_to.context or in_reply_to.uri) if in_reply_to else uri,
+        "attachments_json": json.dumps(list(attachments), ensure_ascii=False),
+        "replies_count": 0,
+        "favourites_count": 0,
+        "reblogs_count": 0,
+        "published_at": now,
+        "edited_at": None,
+        "created_at": now,
+    }
+    status = Status(**row)
+    activity = None
     if visibility != "local":
-        note = await note_for(ctx, session, status, author)
-        await ctx.publisher.publish(
-            session,
+        note = note_document(
+            status,
             author,
-            {
-                "id": f"{uri}/activity",
-                "type": "Create",
-                "actor": author.uri,
-                "published": iso(now),
-                "to": note["to"],
-                "cc": note["cc"],
-                "object": note,
-            },
-            followers=visibility in {"public", "unlisted", "private"},
-            recipients=mentions,
-            public=visibility in {"public", "unlisted"},
-            object_uri=uri,
+            mentions=mentions,
+            hashtags=rendered.hashtags,
+            in_reply_to_uri=status.in_reply_to_uri,
+            urls=ctx.urls,
         )
+        activity = {
+            "id": f"{uri}/activity",
+            "type": "Create",
+            "actor": author.uri,
+            "published": iso(now),
+            "to": note["to"],
+            "cc": note["cc"],
+            "object": note,
+        }
+    post = _NewPost(
+        row=row,
+        mention_ids=tuple(m.id for m in mentions),
+        local_mention_ids=tuple(m.id for m in mentions if m.local),
+        notify_ids=tuple(m.id for m in mentions if m.local and m.id != author.id),
+        hashtags=tuple(rendered.hashtags),
+        keep=ctx.home_feed_size,
+        activity=activity,
+        inboxes=tuple(inbox_of(m) for m in mentions if not m.local),
+    )
+    await hold_writes(session)
+    notified, queued = await in_one_hop(session, _write_post, ctx.publisher, post)
+    if queued:
+        ctx.publisher.wake_after_commit(session)
+    record(session, "update", status_id)
+    for notification_id in notified:
+        record(session, "notification", notification_id)  # a blocked one is simply not found
+    if visibility == "direct":
+        await track_direct(session, [status_id])
     return status
+
+
+def _write_post(
+    session: Connection, publisher: Publisher, post: _NewPost
+) -> tuple[list[int], bool]:
+    """Every write of one new post, in the caller's transaction; returns the ids of the
+    mention notifications and whether a delivery was queued."""
+    row = post.row
+    status_id, author_id, visibility = row["id"], row["account_id"], row["visibility"]
+    session.execute(_status_insert(), row)
+    if post.mention_ids:
+        session.execute(
+            _mention_insert(),
+            [{"status_id": status_id, "account_id": a} for a in post.mention_ids],
+        )
+    link_tags_now(session, [(status_id, name) for name in post.hashtags])
+    if row["in_reply_to_id"] is not None:
+        session.execute(_reply_count(), {"parent": row["in_reply_to_id"]})
+    spread(session, status_id, author_id, visibility, True, post.local_mention_ids, keep=post.keep)
+    notified = [
+        notify_now(session, account_id, "mention", author_id, status_id)
+        for account_id in post.notify_ids
+    ]
+    queued = False
+    if post.activity is not None:
+        _, queued = publisher.store(
+            session,
+            author_id,
+            post.activity,
+            followers=visibility in {"public", "unlisted", "private"},
+            inboxes=post.inboxes,
+            public=visibility in {"public", "unlisted"},
+            object_uri=row["uri"],
+        )
+    return notified, queued
 
 
 async def remove_status(session: AsyncSession, status: Status) -> None:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
 from node.db.engine import AsyncSession
+from node.db.hop import in_one_hop
 from node.db.models import StatusTag, Tag
 from node.ids import new_id
 from node.services.graph import insert_ignore
 
-__all__ = ["TagIds", "link_tags"]
+__all__ = ["TagIds", "link_tags", "link_tags_now"]
 
 
 class TagIds:
@@ -29,6 +31,10 @@ class TagIds:
 
     async def resolve(self, session: AsyncSession, names: Iterable[str]) -> dict[str, int]:
         """The id of each name, creating the missing tags (at most three statements)."""
+        return await in_one_hop(session, self.resolve_now, list(names))
+
+    def resolve_now(self, session: Connection, names: Iterable[str]) -> dict[str, int]:
+        """:meth:`resolve` in the caller's thread hop (``node.db.hop``)."""
         wanted = list(dict.fromkeys(name[:255] for name in names))
         found: dict[str, int] = {}
         missing: list[str] = []
@@ -39,14 +45,14 @@ class TagIds:
             else:
                 found[name] = known
         if missing:
-            found.update(await _lookup(session, missing))
+            found.update(_lookup(session, missing))
             new = [name for name in missing if name not in found]
             if new:
                 # ON CONFLICT DO NOTHING: another worker may create the same tag meanwhile.
-                await session.execute(
+                session.execute(
                     insert_ignore(session, Tag), [{"id": new_id(), "name": n} for n in new]
                 )
-                found.update(await _lookup(session, new))
+                found.update(_lookup(session, new))
             self._staged.update((name, found[name]) for name in missing)
         return found
 
@@ -63,8 +69,8 @@ class TagIds:
         self._staged.clear()
 
 
-async def _lookup(session: AsyncSession, names: Sequence[str]) -> dict[str, int]:
-    rows = await session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names)))
+def _lookup(session: Connection, names: Sequence[str]) -> dict[str, int]:
+    rows = session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names)))
     return {name: tag_id for name, tag_id in rows}
 
 
@@ -72,13 +78,19 @@ async def link_tags(
     session: AsyncSession, links: Sequence[tuple[int, str]], tags: TagIds | None = None
 ) -> None:
     """Link each (status id, tag name), creating tags on first use, in one multi-row insert."""
+    if links:
+        await in_one_hop(session, link_tags_now, links, tags)
+
+
+def link_tags_now(
+    session: Connection, links: Sequence[tuple[int, str]], tags: TagIds | None = None
+) -> None:
+    """:func:`link_tags` in the caller's thread hop (``node.db.hop``)."""
     if not links:
         return
-    ids = await (tags if tags is not None else TagIds()).resolve(
-        session, (name for _, name in links)
-    )
+    ids = (tags if tags is not None else TagIds()).resolve_now(session, [n for _, n in links])
     rows = {(status_id, ids[name[:255]]) for status_id, name in links}
-    await session.execute(
+    session.execute(
         insert_ignore(session, StatusTag),
         [{"status_id": status_id, "tag_id": tag_id} for status_id, tag_id in sorted(rows)],
     )

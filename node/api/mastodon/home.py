@@ -294,6 +294,25 @@ class FastReads:
             del entity["reblog"]
             self._json[row["s_id"]] = _dumps(entity)[:-1]
 
+    def status(self, viewer: Viewer, status_id: int, ctx: NodeContext) -> str | None:
+        """The Status JSON of one post (not a boost) that *viewer* is known to see, as
+        ``access.status_json`` gives it (the answer to ``POST /api/v1/statuses``); None if
+        it is not there."""
+        self.db.execute("BEGIN")
+        try:
+            (version,) = self.db.execute("PRAGMA data_version").fetchone()
+            if version != self._version:
+                self._json.clear()
+                self._accounts.clear()
+                self._version = version
+            self._fill([status_id], ctx)
+            if status_id not in self._json:
+                return None
+            flags = self._flags(viewer, [status_id])
+        finally:
+            self.db.execute("COMMIT")
+        return self._json[status_id] + flags.get(status_id, _NO_FLAGS)
+
     def page(
         self, secret: str, wanted: Callable[[], Page], ctx: NodeContext
     ) -> tuple[str, list[int]] | None:
