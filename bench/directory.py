@@ -473,6 +473,8 @@ def _import(people: int, store: Path) -> dict[str, float]:
         if len(sample) < _SAMPLE:
             sample += batch[: _SAMPLE - len(sample)]
         directory.put_many([directory.read(json.loads(body)) for body in batch])
+    # Part of the import: the bulk-loaded files merged, as a SPARQL snapshot would first.
+    directory.graph.optimize()
     directory.graph.store.flush()
     imported, imported_cpu = time.perf_counter() - began, time.process_time() - cpu
     # The inbox worker's path: one pushed Update at a time (re-pushes of existing people).
