@@ -260,7 +260,7 @@ class DirectoryGraph:
             ),
             (_LOCATION, previous.location, keep.location if keep else None, self.location_iri),
         ):
-            if not label or (now and slug(now) == slug(label)):
+            if not label or (now and (now == label or slug(now) == slug(label))):
                 continue
             node = ox.NamedNode(iri(label))
             if next(iter(store.quads_for_pattern(None, term, node, _DEFAULT)), None) is None:
