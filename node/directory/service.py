@@ -86,7 +86,7 @@ class Directory:
         org_handle = old.org_handle if old is not None else self._new_handle(profile)
         self.graph.put(profile, org_handle, previous=old.profile if old else None)
         if old is not None:
-            self._forget(old)
+            self._forget(old, reindex=True)
         entry = Entry(profile, org_handle)
         self._remember(entry)
         log.info("directory %s %s as %s", "updated" if old else "added", profile.id, org_handle)
@@ -103,7 +103,7 @@ class Directory:
         for profile in profiles:
             old = self._entries.get(profile.id)
             if old is not None:
-                self._forget(old)
+                self._forget(old, reindex=True)
             org_handle = old.org_handle if old is not None else self._new_handle(profile)
             batch.append((profile, org_handle, old.profile if old else None))
             entry = Entry(profile, org_handle)
@@ -163,7 +163,9 @@ class Directory:
             },
         )
 
-    def _forget(self, entry: Entry) -> None:
+    def _forget(self, entry: Entry, *, reindex: bool = False) -> None:
+        """Drop *entry* from what is derived; with *reindex*, :meth:`_remember` follows and
+        replaces its index entry itself (unchanged words then cost nothing)."""
         profile = entry.profile
         self._entries.pop(profile.id, None)
         local = entry.org_handle.split("@")[0].lower()
@@ -182,7 +184,8 @@ class Directory:
             self._reports[profile.reports_to].discard(profile.id)
             if not self._reports[profile.reports_to]:
                 del self._reports[profile.reports_to]
-        self.index.remove(profile.id)
+        if not reindex:
+            self.index.remove(profile.id)
 
     # -- reading ---------------------------------------------------------------------
 
