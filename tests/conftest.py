@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import queue
 import shutil
@@ -17,14 +18,17 @@ from typing import Any, Protocol
 import asyncpg
 import pytest
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.engine import make_url
 
+from activitypub.keys import generate_private_key
 from config import Settings, settings_from_mapping
 from node.app import create_app
 from node.appkeys import CONTEXT, DELIVERY, PROCESSOR
 from node.auth.tokens import issue_token
 from node.db.engine import create_engine, migrate
 from node.db.models import Account
+from node.services import accounts
 from node.services.accounts import create_local_account
 from node.services.context import NodeContext
 
@@ -204,6 +208,30 @@ async def database_url_factory(
     for name in made:
         assert server is not None
         _dropper.drop(server, name)
+
+
+#: RSA-2048 keys made in this test process, handed out again in later tests (see below).
+_ACTOR_KEYS: list[rsa.RSAPrivateKey] = []
+
+
+@pytest.fixture(autouse=True)
+def _reused_actor_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every node account gets its own RSA key within a test, but keys are made only once.
+
+    Making a key costs tens of milliseconds of CPU, and each node makes one for its
+    instance actor and one per person: the suite spent minutes on it. The n-th key a test
+    asks for is the n-th of this process's list, made the first time a test needed that
+    many; no two actors of one test ever share a key, so key confusion still shows.
+    """
+    handed_out = itertools.count()
+
+    def next_key() -> rsa.RSAPrivateKey:
+        index = next(handed_out)
+        while len(_ACTOR_KEYS) <= index:
+            _ACTOR_KEYS.append(generate_private_key())
+        return _ACTOR_KEYS[index]
+
+    monkeypatch.setattr(accounts, "generate_private_key", next_key)
 
 
 def free_port(host: str) -> int:
