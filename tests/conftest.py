@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import asyncpg
 import pytest
 from aiohttp import web
+from argon2 import PasswordHasher
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.engine import make_url
 
@@ -25,6 +26,7 @@ from activitypub.keys import generate_private_key
 from config import Settings, settings_from_mapping
 from node.app import create_app
 from node.appkeys import CONTEXT, DELIVERY, PROCESSOR
+from node.auth import passwords
 from node.auth.tokens import issue_token
 from node.db.engine import create_engine, migrate
 from node.db.models import Account
@@ -232,6 +234,22 @@ def _reused_actor_keys(monkeypatch: pytest.MonkeyPatch) -> None:
         return _ACTOR_KEYS[index]
 
     monkeypatch.setattr(accounts, "generate_private_key", next_key)
+
+
+#: argon2id at its smallest cost: the same algorithm and hash format, about a millisecond.
+_TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash the tests' passwords with argon2id at its lowest cost instead of production's.
+
+    Production's parameters (64 MiB, three passes) cost a fifth of a second of CPU per hash
+    and per check, and the web tests make and check passwords for every person they sign
+    in. A hash names its own parameters, so checking one costs what making it did; hashes
+    made by ``kantine`` subprocesses still verify. Production's hasher is untouched.
+    """
+    monkeypatch.setattr(passwords, "_HASHER", _TEST_HASHER)
 
 
 def free_port(host: str) -> int:
