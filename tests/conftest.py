@@ -310,13 +310,18 @@ class Node:
             token = await issue_token(session, account, "read write follow")
         return account, token
 
-    async def settle(self) -> None:
-        """Run the inbox and delivery workers until both are idle (tests step them)."""
+    async def settle(self) -> int:
+        """Run the inbox and delivery workers until both are idle (tests step them).
+
+        Returns how many inbox items and deliveries they handled (0: there was nothing)."""
+        handled = 0
         for _ in range(50):
             worked = await self.app[PROCESSOR].run_once()
             worked += await self.app[DELIVERY].run_once()
             if not worked:
-                return
+                break
+            handled += worked
+        return handled
 
     async def stop(self) -> None:
         await self.runner.cleanup()
