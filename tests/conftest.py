@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import os
-import queue
 import shutil
 import socket
 import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 import pytest
@@ -35,6 +35,9 @@ from node.services.accounts import create_local_account
 from node.services.context import NodeContext
 
 __all__ = ["DatabaseUrlFactory", "Node", "NodeFactory", "postgres_server_url"]
+
+
+T = TypeVar("T")
 
 
 class DatabaseUrlFactory(Protocol):
@@ -69,63 +72,119 @@ async def _create_database(server_url: str, template: str | None = None) -> str:
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
-class _Dropper:
-    """Drops the tests' PostgreSQL databases on a thread of its own, beside the next tests.
+async def _drop_database(server_url: str, name: str) -> None:
+    conn = await asyncpg.connect(_admin_dsn(server_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+class _Postgres:
+    """Makes and drops the tests' PostgreSQL databases on a thread with its own event loop.
 
     ``DROP DATABASE`` makes the server take a checkpoint and wait for it: a second or more
-    with fsync on, which every PostgreSQL test used to wait for in its teardown. Here the
-    drops run beside the next tests, and those waiting are dropped together: concurrent
-    drops share one checkpoint (eight take about as long as one). The session waits for
-    the last drop and fails if any did not happen.
+    with fsync on, which every PostgreSQL test used to wait for in its teardown. Here drops
+    run beside the next tests, at the same time, so they share checkpoints (eight at once
+    take about as long as one). Copies of the migrated template are made a few ahead, so
+    a node seldom waits for ``CREATE DATABASE`` either. The session waits for the last
+    drop and fails if any database could not be made or dropped.
     """
 
+    #: Copies of a template kept ready.
+    SPARES = 2
     #: At most this many drops at once (each holds a connection).
-    BATCH = 16
+    DROPS = 16
 
     def __init__(self) -> None:
-        self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        # Touched on the loop's thread only:
+        self._spares: dict[tuple[str, str], asyncio.Queue[str | BaseException]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._drops: asyncio.Semaphore | None = None
+        self._last: list[tuple[str, str]] = []  # the templates, dropped after their copies
         self.failures: list[str] = []
 
-    def drop(self, server_url: str, name: str) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="drop-databases", daemon=True)
+    def _submit(self, work: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(
+                target=self._loop.run_forever, name="test-databases", daemon=True
+            )
             self._thread.start()
-        self._queue.put((server_url, name))
+        return asyncio.run_coroutine_threadsafe(work, self._loop)
+
+    async def copy(self, server_url: str, template: str) -> str:
+        """The URL of a new database made from *template* (usually made already)."""
+        return await asyncio.wrap_future(self._submit(self._take(server_url, template)))
+
+    def drop(self, server_url: str, name: str) -> None:
+        """Drop the database soon; the session's end waits for it."""
+        self._submit(self._spawn(self._drop(server_url, name)))
+
+    def drop_last(self, server_url: str, name: str) -> None:
+        """Drop this template once every copy is made and dropped."""
+        self._last.append((server_url, name))
 
     def close(self) -> None:
-        """Wait until every database handed over is dropped."""
-        if self._thread is not None:
-            self._queue.put(None)
+        if self._loop is not None and self._thread is not None:
+            self._submit(self._finish()).result()
+            self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join()
-            self._thread = None
+            self._loop.close()
+            self._loop = self._thread = None
+        if self.failures:
+            pytest.fail("test databases not made or dropped:\n" + "\n".join(self.failures))
 
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            batch = [self._queue.get()]
-            while len(batch) < self.BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            stopping = None in batch
-            names = [item for item in batch if item is not None]
-            if names:
-                asyncio.run(self._drop_all(names))
+    # On the loop's thread:
 
-    async def _drop_all(self, names: list[tuple[str, str]]) -> None:
-        results = await asyncio.gather(
-            *(self._drop(server_url, name) for server_url, name in names), return_exceptions=True
-        )
-        for (_, name), result in zip(names, results, strict=True):
-            if isinstance(result, BaseException):
-                self.failures.append(f"{name}: {result!r}")
+    async def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    @staticmethod
-    async def _drop(server_url: str, name: str) -> None:
-        conn = await asyncpg.connect(_admin_dsn(server_url))
+    async def _take(self, server_url: str, template: str) -> str:
+        key = (server_url, template)
+        spares = self._spares.get(key)
+        if spares is None:
+            spares = self._spares[key] = asyncio.Queue()
+            for _ in range(self.SPARES):
+                await self._spawn(self._make_spare(key, spares))
+        await self._spawn(self._make_spare(key, spares))  # in place of the one taken now
+        made = await spares.get()
+        if isinstance(made, BaseException):
+            raise made
+        return made
+
+    async def _make_spare(
+        self, key: tuple[str, str], spares: asyncio.Queue[str | BaseException]
+    ) -> None:
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+            spares.put_nowait(await _create_database(*key))
+        except Exception as error:  # the test that takes it fails with this error
+            spares.put_nowait(error)
+
+    async def _drop(self, server_url: str, name: str) -> None:
+        if self._drops is None:
+            self._drops = asyncio.Semaphore(self.DROPS)
+        async with self._drops:
+            try:
+                await _drop_database(server_url, name)
+            except Exception as error:
+                self.failures.append(f"{name}: {error!r}")
+
+    async def _finish(self) -> None:
+        while self._tasks:  # copies being made, databases being dropped
+            await asyncio.gather(*self._tasks)
+        unused: list[tuple[str, str]] = []
+        for (server_url, _template), spares in self._spares.items():
+            while not spares.empty():
+                made = spares.get_nowait()
+                if isinstance(made, str):
+                    unused.append((server_url, make_url(made).database or ""))
+        await asyncio.gather(*(self._drop(server_url, name) for server_url, name in unused))
+        await asyncio.gather(*(self._drop(server_url, name) for server_url, name in self._last))
 
 
 class _Schemas:
@@ -137,9 +196,9 @@ class _Schemas:
     on empty databases (tests/node/test_migrations.py, tests/test_cli.py).
     """
 
-    def __init__(self, folder: Path, dropper: _Dropper) -> None:
+    def __init__(self, folder: Path, postgres: _Postgres) -> None:
         self._folder = folder
-        self._dropper = dropper
+        self._pg = postgres
         self._sqlite: Path | None = None
         self._postgres: dict[str, str] = {}
         self._made: list[tuple[str, str]] = []  # every template made, to drop at the end
@@ -159,6 +218,7 @@ class _Schemas:
         return self._sqlite
 
     async def postgres(self, server_url: str) -> str:
+        """A new database at the newest migration on the server; returns its URL."""
         if server_url not in self._postgres:
             url = await _create_database(server_url)
             name = make_url(url).database or ""
@@ -169,25 +229,23 @@ class _Schemas:
             finally:
                 await engine.dispose()  # a template may have no open connection
             self._postgres[server_url] = name
-        return self._postgres[server_url]
+        return await self._pg.copy(server_url, self._postgres[server_url])
 
     def close(self) -> None:
         for server_url, name in self._made:
-            self._dropper.drop(server_url, name)
+            self._pg.drop_last(server_url, name)
 
 
 @pytest.fixture(scope="session")
-def _dropper() -> Iterator[_Dropper]:
-    dropper = _Dropper()
-    yield dropper
-    dropper.close()
-    if dropper.failures:
-        pytest.fail("test databases not dropped:\n" + "\n".join(dropper.failures))
+def _postgres() -> Iterator[_Postgres]:
+    postgres = _Postgres()
+    yield postgres
+    postgres.close()
 
 
 @pytest.fixture(scope="session")
-def _schemas(tmp_path_factory: pytest.TempPathFactory, _dropper: _Dropper) -> Iterator[_Schemas]:
-    schemas = _Schemas(tmp_path_factory.mktemp("schemas"), _dropper)
+def _schemas(tmp_path_factory: pytest.TempPathFactory, _postgres: _Postgres) -> Iterator[_Schemas]:
+    schemas = _Schemas(tmp_path_factory.mktemp("schemas"), _postgres)
     yield schemas
     schemas.close()
 
@@ -203,7 +261,7 @@ def db_kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def database_url_factory(
-    db_kind: str, tmp_path: Path, _schemas: _Schemas, _dropper: _Dropper
+    db_kind: str, tmp_path: Path, _schemas: _Schemas, _postgres: _Postgres
 ) -> AsyncIterator[DatabaseUrlFactory]:
     """Makes a fresh database per call (one per node) on the test's engine.
 
@@ -218,15 +276,14 @@ async def database_url_factory(
             if migrated:
                 shutil.copyfile(await _schemas.sqlite(), path)
             return f"sqlite+aiosqlite:///{path}"
-        template = await _schemas.postgres(server) if migrated else None
-        url = await _create_database(server, template)
+        url = await _schemas.postgres(server) if migrated else await _create_database(server)
         made.append(make_url(url).database or "")
         return url
 
     yield make
     for name in made:
         assert server is not None
-        _dropper.drop(server, name)
+        _postgres.drop(server, name)
 
 
 #: RSA-2048 keys made in this test process, handed out again in later tests (see below).
