@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from node.app import create_app
 from node.db.models import Account
 from node.directory.appkeys import DIRECTORY
 from node.directory.service import Directory
-from tests.conftest import Node, free_port
+from tests.conftest import DatabaseUrlFactory, Node, free_port
 from tests.node.rig import AS2, PUBLIC, Reply
 
 __all__ = ["CONTEXT", "World", "person_doc", "push", "sparql"]
@@ -94,9 +94,7 @@ async def _start(
 
 
 @pytest.fixture
-async def world(
-    database_url_factory: Callable[[str], Awaitable[str]], tmp_path: Path
-) -> AsyncIterator[World]:
+async def world(database_url_factory: DatabaseUrlFactory, tmp_path: Path) -> AsyncIterator[World]:
     """Directory on 127.0.0.61, Finance on .62, HR on .63; all allow each other."""
     hosts = {"directory": "127.0.0.61", "finance": "127.0.0.62", "hr": "127.0.0.63"}
     allow = tuple(hosts.values())
@@ -105,7 +103,7 @@ async def world(
         directory = await _start(
             "Wie is wie",
             hosts["directory"],
-            await database_url_factory("directory"),
+            await database_url_factory("directory", migrated=True),
             role="directory",
             allow=allow,
             data_dir=tmp_path / "directory",
@@ -116,7 +114,7 @@ async def world(
             node = await _start(
                 name,
                 hosts[name.lower()],
-                await database_url_factory(name.lower()),
+                await database_url_factory(name.lower(), migrated=True),
                 allow=allow,
                 data_dir=tmp_path / name.lower(),
                 federation={"directory": directory.base},

@@ -51,10 +51,16 @@ async def raw(
 
 
 async def settle(*nodes: Node) -> None:
-    """Step every node's workers until the federation traffic between them has stopped."""
+    """Step every node's workers until the federation traffic between them has stopped.
+
+    A round in which no node had anything to do ends it: the next rounds would find nothing
+    either (each costs two queries per node)."""
     for _ in range(6):
+        handled = 0
         for node in nodes:
-            await node.settle()
+            handled += await node.settle()
+        if not handled:
+            return
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import secrets
 from collections.abc import AsyncIterator, Iterable
@@ -15,20 +14,20 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from activitypub.client import FederationClient, make_session
 from activitypub.errors import SignatureError
 from activitypub.keys import generate_private_key, private_key_to_pem, public_key_to_pem
 from activitypub.signatures import parse_signed_request
-from node.db import create_engine, migrate, sessionmaker_for
+from node.db import create_engine, sessionmaker_for
 from node.db.models import Account, Delivery, OutboxActivity
 from node.federation import retry
 from node.federation.delivery import DeliveryWorker, claim, enqueue
 from node.federation.delivery_admin import delivery_report, list_failed, retry_failed, retry_now
 from node.ids import id_for_time, new_id
+from tests.conftest import DatabaseUrlFactory
 
 __all__: list[str] = []
 
@@ -179,40 +178,12 @@ def private_key() -> rsa.RSAPrivateKey:
     return generate_private_key()
 
 
-def _postgres_url() -> str:
-    url = os.environ.get("KANTINE_TEST_POSTGRES_URL")
-    if not url:
-        message = "KANTINE_TEST_POSTGRES_URL is not set; PostgreSQL delivery tests skipped"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def engine(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        db = create_engine(f"sqlite+aiosqlite:///{tmp_path}/kantine.db")
-        await migrate(db)
-        yield db
-        await db.dispose()
-        return
-    server = make_url(_postgres_url())
-    name = f"kantine_test_{secrets.token_hex(6)}"
-    admin = create_engine(server.render_as_string(hide_password=False))
-    async with admin.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    db = create_engine(server.set(database=name).render_as_string(hide_password=False))
-    try:
-        await migrate(db)
-        yield db
-    finally:
-        await db.dispose()
-        async with admin.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.dispose()
+@pytest.fixture
+async def engine(database_url_factory: DatabaseUrlFactory) -> AsyncIterator[AsyncEngine]:
+    """A database at the newest migration, on SQLite and on PostgreSQL (``db_kind``)."""
+    db = create_engine(await database_url_factory("kantine", migrated=True))
+    yield db
+    await db.dispose()
 
 
 @pytest.fixture

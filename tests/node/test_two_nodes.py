@@ -43,9 +43,13 @@ async def inbox(node: Node, user: str, token: str) -> list[dict[str, Any]]:
 
 
 async def settle(*nodes: Node) -> None:
+    """Step the nodes until a round in which none of them had anything to do."""
     for _ in range(6):
+        handled = 0
         for node in nodes:
-            await node.settle()
+            handled += await node.settle()
+        if not handled:
+            return
 
 
 async def count(node: Node, query: Any) -> int:
