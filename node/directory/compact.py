@@ -22,7 +22,7 @@ from typing import Any
 
 from activitypub.contexts import extension_terms
 
-__all__ = ["CompactValues", "compact_values"]
+__all__ = ["AS", "CONTRACT_CONTEXT", "ORG", "SCHEMA", "VCARD", "CompactValues", "compact_values"]
 
 AS = "https://www.w3.org/ns/activitystreams#"
 SCHEMA = "http://schema.org/"
@@ -30,8 +30,8 @@ ORG = "http://www.w3.org/ns/org#"
 VCARD = "http://www.w3.org/2006/vcard/ns#"
 _SCHEMA_HTTPS = "https://schema.org/"
 
-#: The contract's inline context (the same object as profiles.CONTRACT_CONTEXT).
-_CONTRACT: dict[str, str] = {
+#: The inline context of the directory contract (§1), always in force.
+CONTRACT_CONTEXT: dict[str, str] = {
     "schema": SCHEMA,
     "org": ORG,
     "vcard": VCARD,
@@ -107,10 +107,10 @@ def _known_context(raw: Any) -> frozenset[str] | None:
             objects.append(entry)
         elif entry is not None and not isinstance(entry, str):
             return None
-    if objects == [] or objects == [_CONTRACT]:
-        return frozenset(_CONTRACT) if objects else frozenset()
-    if objects == [_EXTENSIONS, _CONTRACT]:
-        return frozenset(_EXTENSIONS) | frozenset(_CONTRACT)
+    if objects == [] or objects == [CONTRACT_CONTEXT]:
+        return frozenset(CONTRACT_CONTEXT) if objects else frozenset()
+    if objects == [_EXTENSIONS, CONTRACT_CONTEXT]:
+        return frozenset(_EXTENSIONS) | frozenset(CONTRACT_CONTEXT)
     return None
 
 

@@ -26,7 +26,16 @@ from activitypub.contexts import ACTIVITYSTREAMS, SECURITY_V1, extension_terms, 
 from activitypub.errors import VocabularyError
 from activitypub.hosts import host_of
 from activitypub.sanitize import clean_text
-from node.directory.compact import CompactValues, Iri, compact_values
+from node.directory.compact import (
+    AS,
+    CONTRACT_CONTEXT,
+    ORG,
+    SCHEMA,
+    VCARD,
+    CompactValues,
+    Iri,
+    compact_values,
+)
 
 __all__ = [
     "AS",
@@ -39,19 +48,6 @@ __all__ = [
     "ProfileReader",
 ]
 
-AS = "https://www.w3.org/ns/activitystreams#"
-SCHEMA = "http://schema.org/"
-ORG = "http://www.w3.org/ns/org#"
-VCARD = "http://www.w3.org/2006/vcard/ns#"
-
-#: The inline context of the directory contract (§1), always in force.
-CONTRACT_CONTEXT: dict[str, str] = {
-    "schema": SCHEMA,
-    "org": ORG,
-    "vcard": VCARD,
-    "PropertyValue": "schema:PropertyValue",
-    "value": "schema:value",
-}
 
 #: Activity Streams terms a profile uses; other plain terms are left unparsed.
 _AS_TERMS = frozenset(

@@ -15,13 +15,26 @@ from typing import Any
 
 import pytest
 
-__all__ = ["ARTIFACTS", "AXE", "CHROMIUM_ARGS", "axe_violations", "chromium", "chromium_path"]
+__all__ = [
+    "ARTIFACTS",
+    "AXE",
+    "CHROMIUM_ARGS",
+    "DESKTOP",
+    "PHONE",
+    "axe_violations",
+    "chromium",
+    "chromium_path",
+    "page_problems",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Screenshots of every page at phone and desktop width (git-ignored; CI keeps them).
 ARTIFACTS = ROOT / "tests" / "artifacts"
 #: axe-core 4.10.3 from the npm registry (``npm pack axe-core@4.10.3``), MPL-2.0, unmodified.
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-4.10.3.min.js"
+#: The two widths every page is checked at (issue 6: a 360 px phone, a 1440 px desktop).
+PHONE = {"width": 360, "height": 780}
+DESKTOP = {"width": 1440, "height": 900}
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -81,3 +94,24 @@ async def axe_violations(page: Any) -> list[dict[str, Any]]:
         await page.evaluate(AXE.read_text(encoding="utf-8"))
     violations: list[dict[str, Any]] = await page.evaluate(_AXE_RUN)
     return violations
+
+
+async def page_problems(page: Any, name: str) -> dict[str, Any]:
+    """Check the open *page* at phone and desktop width: a full-page screenshot of each
+    under ``ARTIFACTS`` (``{name}-{width}.png``), every axe-core WCAG 2.1 A/AA violation
+    (not only the serious and critical ones), and anything sticking out sideways. Returns
+    what was found, keyed by ``name@width``; the page is left at desktop width."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    problems: dict[str, Any] = {}
+    for width, viewport in (("360", PHONE), ("1440", DESKTOP)):
+        await page.set_viewport_size(viewport)
+        await page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+        if found := await axe_violations(page):
+            problems[f"{name}@{width}"] = found
+        overflow = await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        if overflow > 0:
+            problems[f"{name}@{width} overflow"] = overflow
+    await page.set_viewport_size(DESKTOP)
+    return problems

@@ -19,13 +19,10 @@ from node.db.models import Account
 from node.services.site import Link, set_links
 from node.services.statuses import post_status
 from tests.conftest import Node, NodeFactory
-from tests.web.browser import ARTIFACTS, axe_violations, chromium
+from tests.web.browser import ARTIFACTS, DESKTOP, PHONE, axe_violations, chromium, page_problems
 from tests.web.conftest import PASSWORD
 
 pytestmark = pytest.mark.timeout(240)
-
-PHONE = {"width": 360, "height": 780}
-DESKTOP = {"width": 1440, "height": 900}
 
 
 @pytest.fixture
@@ -179,17 +176,7 @@ async def test_every_page_is_accessible_at_phone_and_desktop_width(
         problems: dict[str, Any] = {}
         for name, path in pages.items():
             await page.goto(node.base + str(path))
-            for width, viewport in (("360", PHONE), ("1440", DESKTOP)):
-                await page.set_viewport_size(viewport)
-                await page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-                found = await axe_violations(page)
-                if found:
-                    problems[f"{name}@{width}"] = found
-                # Nothing sticks out sideways on a phone.
-                overflow = await page.evaluate(
-                    "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-                )
-                assert overflow <= 0, (name, width, overflow)
+            problems |= await page_problems(page, name)
         assert problems == {}
         # Dark mode follows the system.
         await page.emulate_media(color_scheme="dark")

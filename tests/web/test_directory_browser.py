@@ -30,12 +30,10 @@ from node.services.profile import ProfileChange, change_profile
 from node.services.statuses import post_status
 from tests.conftest import Node
 from tests.directory.conftest import World, _start
-from tests.web.browser import ARTIFACTS, axe_violations, chromium
+from tests.web.browser import DESKTOP, PHONE, chromium, page_problems
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.asyncio(loop_scope="module")]
 
-PHONE = {"width": 360, "height": 780}
-DESKTOP = {"width": 1440, "height": 900}
 HOSTS = {"directory": "127.0.0.71", "finance": "127.0.0.72", "hr": "127.0.0.73"}
 
 #: (node, user name, display name, job title, location, expertise, manager, photo colour)
@@ -193,26 +191,6 @@ def _person(base: str, account: Account, lang: str = "en") -> str:
     return f"{base}/directory/people?id={quote(account.uri, safe='')}&lang={lang}"
 
 
-async def _check(page: Any, name: str) -> dict[str, Any]:
-    """Screenshots at both widths; axe-core's WCAG 2.1 A/AA findings and any overflow."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    problems: dict[str, Any] = {}
-    for width, viewport in (("360", PHONE), ("1440", DESKTOP)):
-        await page.set_viewport_size(viewport)
-        await page.screenshot(path=str(ARTIFACTS / f"directory-{name}-{width}.png"), full_page=True)
-        # Every WCAG 2.1 A/AA violation counts, not only the serious and critical ones.
-        found = await axe_violations(page)
-        if found:
-            problems[f"{name}@{width}"] = found
-        overflow = await page.evaluate(
-            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-        )
-        if overflow > 0:
-            problems[f"{name}@{width} overflow"] = overflow
-    await page.set_viewport_size(DESKTOP)
-    return problems
-
-
 async def test_every_directory_page_at_phone_and_desktop_width(
     org: tuple[World, dict[str, Account]], page: Any
 ) -> None:
@@ -229,7 +207,7 @@ async def test_every_directory_page_at_phone_and_desktop_width(
     assert "José Álvarez" in await results.inner_text()
     photo = results.locator("img.photo")
     assert await photo.evaluate("img => img.complete && img.naturalWidth > 0")
-    problems |= await _check(page, "search")
+    problems |= await page_problems(page, "directory-search")
     # Each result leads to the person's own node to follow or message them.
     follow = await results.locator("a.follow").get_attribute("href")
     assert follow == f"{world.finance.base}/@alice"
@@ -253,7 +231,7 @@ async def test_every_directory_page_at_phone_and_desktop_width(
         assert shown in main, shown
     assert "Conceptbegroting" not in main
     assert await page.locator("img.photo.big").evaluate("img => img.naturalWidth > 0")
-    problems |= await _check(page, "person")
+    problems |= await page_problems(page, "directory-person")
 
     # The department and the location, reached from her page.
     await page.click("dd a:has-text('Finance')")
@@ -261,15 +239,15 @@ async def test_every_directory_page_at_phone_and_desktop_width(
     assert await page.inner_text("h1") == "Finance"
     names = await page.locator("ul.people strong").all_inner_texts()
     assert names == ["Bob de Vries", "Carol Smit", "José Álvarez"]
-    problems |= await _check(page, "department")
+    problems |= await page_problems(page, "directory-department")
     await page.goto(_person(base, people["alice"]))
     await page.click("dd a:has-text('Utrecht')")
     await page.wait_for_url("**/directory/locations/utrecht*")
     names = await page.locator("ul.people strong").all_inner_texts()
     assert names == ["Carol Smit", "Dirk Bakker", "José Álvarez"]
-    problems |= await _check(page, "location")
+    problems |= await page_problems(page, "directory-location")
     await page.goto(f"{base}/directory/departments?lang=en")
-    problems |= await _check(page, "departments")
+    problems |= await page_problems(page, "directory-departments")
 
     # The org chart of Finance: Carol above her two reports; a box leads to a person.
     await page.goto(f"{base}/directory/departments/finance?lang=en")
@@ -278,7 +256,7 @@ async def test_every_directory_page_at_phone_and_desktop_width(
     chart = page.locator("svg.orgchart")
     assert await chart.locator("rect").count() == 3
     assert await chart.locator("path").count() == 2
-    problems |= await _check(page, "orgchart-finance")
+    problems |= await page_problems(page, "directory-orgchart-finance")
     await chart.locator("a", has_text="Bob de Vries").click()
     await page.wait_for_url("**/directory/people?id=*")
     assert await page.inner_text("h1") == "Bob de Vries"
@@ -289,7 +267,7 @@ async def test_every_directory_page_at_phone_and_desktop_width(
     await page.wait_for_url("**/directory/orgchart?department=&*")
     assert await chart.locator("rect").count() == 5
     assert await chart.locator("path").count() == 3  # Carol→José, Carol→Bob, Dirk→Eva
-    problems |= await _check(page, "orgchart-all")
+    problems |= await page_problems(page, "directory-orgchart-all")
     # The chart as an image of its own.
     response = await page.goto(f"{base}/directory/orgchart.svg?department=finance")
     assert response is not None and response.headers["content-type"].startswith("image/svg+xml")

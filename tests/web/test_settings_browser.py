@@ -18,13 +18,11 @@ from node.auth.password_changes import issue_reset, reset_url
 from node.auth.totp import totp
 from node.db.models import Account
 from tests.conftest import Node, NodeFactory
-from tests.web.browser import ARTIFACTS, axe_violations, chromium
+from tests.web.browser import ARTIFACTS, DESKTOP, PHONE, axe_violations, chromium
 from tests.web.conftest import PASSWORD
 
 pytestmark = pytest.mark.timeout(240)
 
-PHONE = {"width": 360, "height": 780}
-DESKTOP = {"width": 1440, "height": 900}
 PAGES = (
     "/settings/profile",
     "/settings/password",
