@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 import pyoxigraph as ox
 
 from node.directory.sparql_guard import QueryRefused, check_query
+from node.directory.sparql_rewrite import hash_join_form
 
 __all__ = ["answer", "main", "read_frame", "write_frame"]
 
@@ -69,7 +70,14 @@ def _term_csv(term: Any) -> str:
 
 def answer(store: ox.Store, query: str, fmt: str, limit: int) -> tuple[str, bytes, bool]:
     """Run *query*; (content type, body, whether the answer was cut at *limit*)."""
-    result = store.query(check_query(query))
+    checked = check_query(query)
+    faster = hash_join_form(checked)
+    try:
+        result = store.query(faster or checked)
+    except SyntaxError:
+        if faster is None:
+            raise
+        result = store.query(checked)  # the rewrite is only ever an optimisation
     if isinstance(result, ox.QueryBoolean):
         if fmt == "csv":
             return (
