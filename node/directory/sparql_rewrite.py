@@ -207,7 +207,11 @@ def _conditions(triples: list[_Triple], centre: str) -> list[list[_Triple]]:
 
 
 def _text(triples: list[_Triple]) -> str:
-    return " ".join(f"{t.subject} {t.predicate} {t.object} ." for t in triples)
+    """The triples as SPARQL, the most constant first: Oxigraph then starts a condition
+    such as ``?person schema:workLocation ?p . ?p schema:name "Utrecht"`` from the place,
+    not from everyone's place (the order of a basic graph pattern changes no answer)."""
+    ordered = sorted(triples, key=lambda t: _is_variable(t.subject) + _is_variable(t.object))
+    return " ".join(f"{t.subject} {t.predicate} {t.object} ." for t in ordered)
 
 
 def hash_join_form(query: str) -> str | None:
