@@ -32,6 +32,7 @@ from node.ids import new_id
 __all__ = [
     "MAX_FILTERS",
     "MAX_KEYWORDS",
+    "add_filter",
     "contexts_param",
     "expiry_param",
     "keyword_text",
@@ -204,6 +205,35 @@ async def all_filters(request: web.Request) -> web.StreamResponse:
         return json_response([filter_entity(f) for f in await load_filters(session, viewer.id)])
 
 
+async def add_filter(
+    session: AsyncSession,
+    viewer: Viewer,
+    title: str,
+    contexts: str,
+    action: str,
+    expires_at: datetime | None,
+) -> Filter:
+    """Store a new filter of *viewer* (flushed, so it has its id), or 422 when they already
+    have :data:`MAX_FILTERS`; for the v2 and the v1 API alike."""
+    count = await session.scalar(
+        select(func.count()).select_from(Filter).where(Filter.account_id == viewer.id)
+    )
+    if (count or 0) >= MAX_FILTERS:
+        raise ApiError(422, f"You can have at most {MAX_FILTERS} filters")
+    made = Filter(
+        id=new_id(),
+        account_id=viewer.id,
+        title=title,
+        contexts=contexts,
+        action=action,
+        expires_at=expires_at,
+        created_at=datetime.now(UTC),
+    )
+    session.add(made)
+    await session.flush()
+    return made
+
+
 @routes.post("/api/v2/filters")
 async def create_filter(request: web.Request) -> web.StreamResponse:
     """Make a filter: ``title``, ``context[]``, ``filter_action``, ``expires_in``, keywords."""
@@ -217,22 +247,7 @@ async def create_filter(request: web.Request) -> web.StreamResponse:
     if len(items) > MAX_KEYWORDS:
         raise ApiError(422, f"A filter may have at most {MAX_KEYWORDS} keywords")
     async with context_of(request).sessions() as session, session.begin():
-        count = await session.scalar(
-            select(func.count()).select_from(Filter).where(Filter.account_id == viewer.id)
-        )
-        if (count or 0) >= MAX_FILTERS:
-            raise ApiError(422, f"You can have at most {MAX_FILTERS} filters")
-        made = Filter(
-            id=new_id(),
-            account_id=viewer.id,
-            title=title,
-            contexts=contexts,
-            action=action,
-            expires_at=expires_at,
-            created_at=datetime.now(UTC),
-        )
-        session.add(made)
-        await session.flush()
+        made = await add_filter(session, viewer, title, contexts, action, expires_at)
         await _apply_keywords(session, made.id, items)
     async with context_of(request).sessions() as session:
         return json_response(filter_entity(await owned_filter(session, made.id, viewer)))

@@ -7,17 +7,16 @@ the phrase, ``irreversible`` meaning ``hide``. The same ownership (404) and vali
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete
 
 from node.api.mastodon.access import context_of, flag, path_id, signed_in
-from node.api.mastodon.common import ApiError, ApiRoutes, datetime_json, json_response, params
+from node.api.mastodon.common import ApiRoutes, datetime_json, json_response, params
 from node.api.mastodon.filtering import ActiveFilter, load_filters
 from node.api.mastodon.filters import (
-    MAX_FILTERS,
+    add_filter,
     contexts_param,
     expiry_param,
     keyword_text,
@@ -75,28 +74,13 @@ async def v1_create(request: web.Request) -> web.StreamResponse:
     whole = values.get("whole_word")
     expires_at = expiry_param(values.get("expires_in"))
     async with context_of(request).sessions() as session, session.begin():
-        count = await session.scalar(
-            select(func.count()).select_from(Filter).where(Filter.account_id == viewer.id)
-        )
-        if (count or 0) >= MAX_FILTERS:
-            raise ApiError(422, f"You can have at most {MAX_FILTERS} filters")
-        made = Filter(
-            id=new_id(),
-            account_id=viewer.id,
-            title=phrase,
-            contexts=contexts,
-            action=action,
-            expires_at=expires_at,
-            created_at=datetime.now(UTC),
-        )
+        made = await add_filter(session, viewer, phrase, contexts, action, expires_at)
         keyword = FilterKeyword(
             id=new_id(),
             filter_id=made.id,
             keyword=phrase,
             whole_word=True if whole is None else flag(whole, "whole_word"),
         )
-        session.add(made)
-        await session.flush()
         session.add(keyword)
         answer = _v1(ActiveFilter(made, [keyword]), keyword)
     return json_response(answer)
