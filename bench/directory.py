@@ -41,6 +41,7 @@ from typing import Any
 from bench.report import machine, table
 from node.directory.service import Directory
 from node.directory.sparql import SparqlPool
+from node.federation.person import PERSON_TERMS
 
 __all__ = ["generate", "main"]
 
@@ -373,13 +374,7 @@ def generate(count: int, *, seed: int = 5) -> Iterator[bytes]:
     context = [
         "https://www.w3.org/ns/activitystreams",
         "https://w3id.org/security/v1",
-        {
-            "schema": "http://schema.org/",
-            "org": "http://www.w3.org/ns/org#",
-            "vcard": "http://www.w3.org/2006/vcard/ns#",
-            "PropertyValue": "schema:PropertyValue",
-            "value": "schema:value",
-        },
+        dict(PERSON_TERMS),
     ]
     heads: dict[str, list[str]] = {}
     for n in range(count):

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from activitypub.contexts import extension_terms
+from node.federation.person import PERSON_TERMS
 
 __all__ = ["AS", "CONTRACT_CONTEXT", "ORG", "SCHEMA", "VCARD", "CompactValues", "compact_values"]
 
@@ -30,14 +31,9 @@ ORG = "http://www.w3.org/ns/org#"
 VCARD = "http://www.w3.org/2006/vcard/ns#"
 _SCHEMA_HTTPS = "https://schema.org/"
 
-#: The inline context of the directory contract (§1), always in force.
-CONTRACT_CONTEXT: dict[str, str] = {
-    "schema": SCHEMA,
-    "org": ORG,
-    "vcard": VCARD,
-    "PropertyValue": "schema:PropertyValue",
-    "value": "schema:value",
-}
+#: The inline context of the directory contract (§1), always in force: the one department
+#: nodes put into every Person document.
+CONTRACT_CONTEXT: dict[str, str] = PERSON_TERMS
 _EXTENSIONS = extension_terms()
 _PREFIXES = {"schema": SCHEMA, "org": ORG, "vcard": VCARD}
 #: Activity Streams terms a profile reads, and whether their strings are IRIs.
