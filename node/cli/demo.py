@@ -30,8 +30,8 @@ import config
 from config import Settings, load_settings
 from node.auth.tokens import issue_token
 from node.cli.database import initialise, open_database
-from node.cli.directory import _node as node_context
 from node.cli.errors import CommandError
+from node.cli.services import node_services as node_context
 from node.db.models import Account, Follow, Status
 from node.federation.documents import Urls
 from node.services.accounts import create_local_account, local_account

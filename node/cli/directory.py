@@ -11,21 +11,15 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-from aiohttp import web
 from sqlalchemy import select
 
 from config import Settings
-from node.app import create_app
-from node.appkeys import CONTEXT
-from node.cli.database import open_database
-from node.cli.errors import CommandError, database_errors
+from node.cli.errors import CommandError
+from node.cli.services import node_services
 from node.db.models import Account
 from node.services.accounts import INSTANCE_USERNAME, local_account
-from node.services.context import NodeContext
 from node.services.media import MediaStore
 from node.services.people_import import ImportReport, import_people
 from node.services.profile import push_person, remove_person
@@ -34,21 +28,6 @@ from node.services.roster import Roster, read_roster
 __all__ = ["run_directory_import", "run_directory_sync", "run_users_delete"]
 
 _QUEUED = "queued; a running `kantine serve` or `kantine worker` delivers it"
-
-
-@asynccontextmanager
-async def _node(settings: Settings, config: str) -> AsyncIterator[NodeContext]:
-    """The node's services as a request would have them; its workers stay off."""
-    async with open_database(settings, config):
-        pass  # only the check: the app below would silently create and migrate a database
-    app = create_app(settings, run_workers=False)
-    runner = web.AppRunner(app)
-    with database_errors():
-        await runner.setup()
-        try:
-            yield app[CONTEXT]
-        finally:
-            await runner.cleanup()
 
 
 def _media(settings: Settings) -> MediaStore:
@@ -63,7 +42,7 @@ def _media(settings: Settings) -> MediaStore:
 
 
 async def _sync(settings: Settings, config: str) -> int:
-    async with _node(settings, config) as ctx:
+    async with node_services(settings, config) as ctx:
         async with ctx.sessions() as session:
             ids = (
                 (
@@ -115,7 +94,7 @@ async def _import(
     settings: Settings, args: argparse.Namespace, roster: Roster
 ) -> tuple[ImportReport, float]:
     started = time.perf_counter()
-    async with _node(settings, args.config_path) as ctx:
+    async with node_services(settings, args.config_path) as ctx:
         report = await import_people(
             ctx, roster, prune=args.prune, dry_run=args.dry_run, media=_media(settings)
         )
@@ -143,7 +122,7 @@ def run_directory_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _delete(settings: Settings, config: str, username: str) -> int:
-    async with _node(settings, config) as ctx, ctx.sessions() as session, session.begin():
+    async with node_services(settings, config) as ctx, ctx.sessions() as session, session.begin():
         account = await local_account(session, ctx.domain, username)
         if account is None or account.username == INSTANCE_USERNAME:
             raise CommandError(f"no user {username!r} on {ctx.domain}")

@@ -6,14 +6,10 @@ import argparse
 import asyncio
 import sys
 
-from aiohttp import web
-
 from activitypub.errors import ActivityPubError
 from config import Settings
-from node.app import create_app
-from node.appkeys import CONTEXT
-from node.cli.database import open_database
-from node.cli.errors import CommandError, database_errors
+from node.cli.errors import CommandError
+from node.cli.services import node_services
 from node.services.accounts import local_account
 from node.services.statuses import PostError, post_status
 
@@ -21,39 +17,31 @@ __all__ = ["run_post"]
 
 
 async def _post(settings: Settings, args: argparse.Namespace, text: str) -> str:
-    async with open_database(settings, args.config_path):
-        pass  # only the check: the app below would silently create and migrate a database
-    # The node's own composition root gives the post what a web request would have (mention
-    # lookup, sanitiser, publisher); its workers stay off: the running node delivers.
-    app = create_app(settings, run_workers=False)
-    runner = web.AppRunner(app)
-    with database_errors():
-        await runner.setup()
+    async with (
+        node_services(settings, args.config_path) as ctx,
+        ctx.sessions() as session,
+        session.begin(),
+    ):
+        author = await local_account(session, ctx.domain, args.as_user)
+        if author is None:
+            raise CommandError(f"no user {args.as_user!r} on {ctx.domain}")
+        if author.suspended_at is not None:
+            raise CommandError(f"{author.username} is suspended")
         try:
-            ctx = app[CONTEXT]
-            async with ctx.sessions() as session, session.begin():
-                author = await local_account(session, ctx.domain, args.as_user)
-                if author is None:
-                    raise CommandError(f"no user {args.as_user!r} on {ctx.domain}")
-                if author.suspended_at is not None:
-                    raise CommandError(f"{author.username} is suspended")
-                try:
-                    status = await post_status(
-                        ctx,
-                        session,
-                        author,
-                        text,
-                        visibility=args.visibility,
-                        summary=args.summary or "",
-                        language=args.language,
-                    )
-                except PostError as exc:
-                    raise CommandError(str(exc)) from None
-                except ActivityPubError as exc:
-                    raise CommandError(f"a peer could not be reached: {exc.reason}") from None
-            return status.uri
-        finally:
-            await runner.cleanup()
+            status = await post_status(
+                ctx,
+                session,
+                author,
+                text,
+                visibility=args.visibility,
+                summary=args.summary or "",
+                language=args.language,
+            )
+        except PostError as exc:
+            raise CommandError(str(exc)) from None
+        except ActivityPubError as exc:
+            raise CommandError(f"a peer could not be reached: {exc.reason}") from None
+    return status.uri
 
 
 def run_post(args: argparse.Namespace, settings: Settings) -> int:
