@@ -195,7 +195,7 @@ def _conditions(triples: list[_Triple], centre: str) -> list[list[_Triple]]:
     for triple in triples:
         names = {
             _name(t) for t in (triple.subject, triple.object) if _is_variable(t) and t != centre
-        } - {_name(centre)}
+        }
         joined = [part for part in parts if part[0] & names]
         merged_names, merged = set(names), [triple]
         for part in joined:
