@@ -185,13 +185,20 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _plain_type(entry: Mapping[str, Any]) -> str | None:
+    """An embedded object's ``type`` when it is one string: a list or an object there (a
+    hostile document) matches no known type instead of failing a set lookup."""
+    kind = entry.get("type")
+    return kind if isinstance(kind, str) else None
+
+
 def _attachments(value: object) -> tuple[Attachment, ...]:
     entries = as_list(value)
     if len(entries) > MAX_ATTACHMENTS:
         raise VocabularyError(f"attachment: more than {MAX_ATTACHMENTS} entries")
     result: list[Attachment] = []
     for entry in entries:
-        if not isinstance(entry, Mapping) or entry.get("type") not in MEDIA_TYPES:
+        if not isinstance(entry, Mapping) or _plain_type(entry) not in MEDIA_TYPES:
             continue
         url = pick_url(entry.get("href") if entry.get("type") == "Link" else entry.get("url"))
         if url is None:
@@ -220,7 +227,7 @@ def _attachments(value: object) -> tuple[Attachment, ...]:
 def _attributed_to(value: object) -> str | None:
     """The author: PeerTube lists ``[Person, Group]``, so prefer a non-Group entry (J7)."""
     entries = as_list(value)
-    people = [e for e in entries if isinstance(e, Mapping) and e.get("type") in ACTOR_TYPES]
+    people = [e for e in entries if isinstance(e, Mapping) and _plain_type(e) in ACTOR_TYPES]
     preferred = [e for e in people if e.get("type") != "Group"]
     return id_of((preferred or entries)[:1], "attributedTo")
 
