@@ -135,7 +135,7 @@ def _content(doc: Mapping[str, Any]) -> tuple[str | None, str | None]:
             language, content = entries[0]
         else:
             language = next((k for k, v in entries if v == content), None)
-    if content is not None and doc.get("mediaType") in {"text/markdown", "text/plain"}:
+    if content is not None and _plain_media_type(doc) in {"text/markdown", "text/plain"}:
         # PeerTube sends a Video's description as markdown in ``content``: not HTML.
         content = _text_to_html(content)
     if content is None:
@@ -190,6 +190,12 @@ def _plain_type(entry: Mapping[str, Any]) -> str | None:
     hostile document) matches no known type instead of failing a set lookup."""
     kind = entry.get("type")
     return kind if isinstance(kind, str) else None
+
+
+def _plain_media_type(doc: Mapping[str, Any]) -> str | None:
+    """``mediaType`` when it is one string (as :func:`_plain_type`)."""
+    media_type = doc.get("mediaType")
+    return media_type if isinstance(media_type, str) else None
 
 
 def _attachments(value: object) -> tuple[Attachment, ...]:

@@ -435,6 +435,7 @@ DOCS = st.dictionaries(KEYS, VALUES | st.dictionaries(KEYS, VALUES, max_size=6),
 # Found by this test: a list as an embedded object's type failed a set lookup (TypeError).
 @example({"type": "Note", "actor": "Note", "attributedTo": {"type": []}})
 @example({"type": "Note", "actor": "Note", "object": "Note", "attachment": {"type": []}})
+@example({"type": "Note", "content": "x", "mediaType": ["text/plain"]})
 def test_parsers_raise_only_vocabulary_errors(doc: dict[str, Any]) -> None:
     for parse in (parse_document, parse_activity, parse_object, parse_actor, parse_collection):
         with contextlib.suppress(VocabularyError):

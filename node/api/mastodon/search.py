@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 
 from activitypub.errors import ActivityPubError
 from activitypub.hosts import host_of
-from activitypub.vocabulary import parse_actor, parse_object
+from activitypub.vocabulary import ACTOR_TYPES, parse_actor, parse_object
 from node.api.mastodon.access import context_of, flag, maybe_viewer, render_statuses
 from node.api.mastodon.common import ApiError, ApiRoutes, json_response
 from node.api.mastodon.entities import account_entity
@@ -46,7 +46,6 @@ _MAX_QUERY = 512
 _MAX_OFFSET = 1000
 _HANDLE = re.compile(r"@?(?P<user>[A-Za-z0-9_.\-]{1,64})@(?P<host>[A-Za-z0-9.\-:\[\]]{1,253})")
 _PLURAL = {"account": "accounts", "status": "statuses"}
-_ACTOR_TYPES = frozenset({"Person", "Service", "Application", "Group", "Organization"})
 
 
 def _like(text: str) -> str:
@@ -152,7 +151,8 @@ async def _fetch_url(ctx: NodeContext, session: AsyncSession, url: str) -> tuple
     try:
         # fetch_json refuses a document whose id has another origin than the URL (row 3).
         doc = await client.fetch_json(url, signer=ctx.resolver.instance_signer())
-        if doc.get("type") in _ACTOR_TYPES:
+        kind = doc.get("type")
+        if isinstance(kind, str) and kind in ACTOR_TYPES:  # a list there fails a set lookup
             actor = parse_actor(doc)
             if actor_origin_problem(actor) is not None:
                 return None
