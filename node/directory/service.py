@@ -97,10 +97,15 @@ class Directory:
         return self.put(self.read(doc))
 
     def put_many(self, profiles: list[Profile]) -> list[Entry]:
-        """Add or replace several people with one graph transaction (a full re-sync's burst)."""
+        """Add or replace several people with one graph transaction (a full re-sync's burst).
+
+        A person named twice in *profiles* is stored once, as their last version: the
+        graph writes the whole batch at the end, so an earlier version would otherwise
+        still be there when the later one is compared with what the store holds."""
+        latest = {profile.id: profile for profile in profiles}
         batch: list[tuple[Profile, str, Profile | None]] = []
         entries: list[Entry] = []
-        for profile in profiles:
+        for profile in latest.values():
             old = self._entries.get(profile.id)
             if old is not None:
                 self._forget(old, reindex=True)

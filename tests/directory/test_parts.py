@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,6 +15,7 @@ from node.directory.graph import Entry
 from node.directory.index import SearchIndex, fold
 from node.directory.orgchart import org_chart_svg
 from node.directory.profiles import Profile, ProfileError, ProfileReader
+from node.directory.service import Directory
 from node.directory.sparql_guard import QueryRefused, check_query
 
 
@@ -152,3 +156,26 @@ def test_org_chart_draws_each_person_once_even_in_a_cycle() -> None:
     svg = org_chart_svg(people, link=lambda e: e.profile.id, title="T & co")
     assert svg.count("<rect") == 3
     assert "&lt;A&gt;" in svg and "<A>" not in svg and "T &amp; co" in svg
+
+
+def test_a_person_twice_in_one_batch_is_stored_as_their_last_version(tmp_path: Path) -> None:
+    directory = Directory(tmp_path / "graph", base_url="https://dir.example", domain="org.example")
+    first = Profile(
+        id="https://a.example/users/ann",
+        username="ann",
+        name="Ann",
+        job_title="Adviseur",
+        department="Finance",
+        knows_about=("AVG",),
+    )
+    moved = replace(first, job_title="Teamleider", department="HR", knows_about=("python",))
+    other = Profile(id="https://a.example/users/bo", username="bo", name="Bo")
+    entries = directory.put_many([first, other, moved])
+    assert [e.profile for e in entries] == [moved, other]
+    stored = {e.profile.id: e.profile for e in directory.graph.entries()}
+    assert stored[first.id] == moved  # no second job title, department or expertise
+    directory.close()
+    reopened = Directory(tmp_path / "graph", base_url="https://dir.example", domain="org.example")
+    found = reopened.get(first.id)
+    assert found is not None and found.profile == moved
+    reopened.close()
