@@ -10,14 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import func, select
 
 from node.api.mastodon.common import ApiError, require
-from node.api.mastodon.entities import status_entity
+from node.api.mastodon.entities import credential_account, status_entity
 from node.api.mastodon.queries import Viewer, account_select, status_by_id, viewer_flags
 from node.appkeys import CONTEXT
 from node.auth.tokens import Grant
 from node.db.engine import AsyncSession
-from node.db.models import Account, Status
+from node.db.models import Account, Follow, Status
 from node.services.context import NodeContext
 from node.services.visibility import can_see
 
@@ -26,6 +27,7 @@ __all__ = [
     "account_row",
     "authorize",
     "context_of",
+    "credential_json",
     "flag",
     "maybe_viewer",
     "path_id",
@@ -131,6 +133,19 @@ async def status_json(
     if not rows:
         raise ApiError(404, "Record not found")
     return (await render_statuses(session, ctx, viewer, list(rows)))[0]
+
+
+async def credential_json(
+    session: AsyncSession, ctx: NodeContext, account_id: int
+) -> dict[str, Any]:
+    """The CredentialAccount of the caller's own account, with its pending follow requests."""
+    row = await account_row(session, account_id)
+    requests = await session.scalar(
+        select(func.count())
+        .select_from(Follow)
+        .where(Follow.target_account_id == account_id, Follow.state == "pending")
+    )
+    return credential_account(row, ctx, int(requests or 0))
 
 
 def context_of(request: web.Request) -> NodeContext:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import and_, func, literal, or_, select, union_all
+from sqlalchemy import and_, literal, or_, select, union_all
 from sqlalchemy.orm import aliased
 
 from activitypub.errors import ActivityPubError
@@ -17,6 +17,7 @@ from node.api.mastodon.access import (
     account_by_id,
     account_row,
     context_of,
+    credential_json,
     flag,
     maybe_viewer,
     path_id,
@@ -24,7 +25,7 @@ from node.api.mastodon.access import (
     signed_in,
 )
 from node.api.mastodon.common import ApiError, ApiRoutes, json_response, link_header, page
-from node.api.mastodon.entities import account_entity, credential_account, relationship_entity
+from node.api.mastodon.entities import account_entity, relationship_entity
 from node.api.mastodon.filtering import apply_filters
 from node.api.mastodon.queries import Viewer, account_select, newest_first, paged, status_select
 from node.db.engine import AsyncSession
@@ -84,13 +85,7 @@ async def verify_credentials(request: web.Request) -> web.StreamResponse:
     viewer = await signed_in(request, "read:accounts", "profile")
     ctx = context_of(request)
     async with ctx.sessions() as session:
-        row = await account_row(session, viewer.id)
-        requests = await session.scalar(
-            select(func.count())
-            .select_from(Follow)
-            .where(Follow.target_account_id == viewer.id, Follow.state == "pending")
-        )
-    return json_response(credential_account(row, ctx, int(requests or 0)))
+        return json_response(await credential_json(session, ctx, viewer.id))
 
 
 @routes.get("/api/v1/accounts/lookup")
