@@ -23,13 +23,14 @@ from node.services.graph import (
     remove_follow,
     remove_reblog,
 )
-from node.services.statuses import fan_out
+from node.services.statuses import delete_local_status, fan_out
 from node.services.visibility import can_see
 
 __all__ = [
     "ActionError",
     "accept_follow_request",
     "block",
+    "delete_own_status",
     "favourite",
     "follow",
     "reblog",
@@ -295,6 +296,18 @@ async def unreblog(
             recipients=[author], followers=True,
         )  # fmt: skip
     return True
+
+
+async def delete_own_status(
+    ctx: NodeContext, session: AsyncSession, account: Account, status: Status
+) -> None:
+    """Delete one's own post, or undo one's own boost (a boost goes by Undo of its Announce, A14)."""
+    if status.reblog_of_id is not None:
+        original = await session.get(Status, status.reblog_of_id)
+        assert original is not None  # a boost is deleted with its original
+        await unreblog(ctx, session, account, original)
+    else:
+        await delete_local_status(ctx, session, account, status)
 
 
 async def block(ctx: NodeContext, session: AsyncSession, account: Account, target: Account) -> None:

@@ -38,7 +38,6 @@ from node.services.media import (
 from node.services.statuses import (
     VISIBILITIES,
     PostError,
-    delete_local_status,
     edit_local_status,
     post_status,
 )
@@ -265,12 +264,7 @@ async def remove(request: web.Request) -> web.StreamResponse:
     async with ctx.sessions() as session, session.begin():
         status = await _own(session, _status_id(request), user)
         me = await _me(session, user)
-        if status.reblog_of_id is not None:
-            original = await session.get(Status, status.reblog_of_id)
-            assert original is not None  # a boost is deleted with its original
-            await actions.unreblog(ctx, session, me, original)
-        else:
-            await delete_local_status(ctx, session, me, status)
+        await actions.delete_own_status(ctx, session, me, status)
     next_path = field(form, "next", 2048)
     if next_path.startswith(f"/statuses/{status.id}"):
         next_path = "/"
