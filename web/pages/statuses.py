@@ -10,24 +10,21 @@ services as the Mastodon API (``node.services.statuses``, ``node.services.action
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import delete
 
 from activitypub.errors import ActivityPubError
-from node.api.mastodon.access import render_statuses, status_json, visible_status
+from node.api.mastodon.access import acted_on_status, render_statuses, status_json, visible_status
 from node.api.mastodon.common import ApiError
 from node.api.mastodon.queries import Viewer, status_select
 from node.api.mastodon.statuses import _ancestor_ids, _descendant_ids
 from node.appkeys import CONTEXT, MEDIA
 from node.db.engine import AsyncSession
 from node.db.models import Account, Bookmark, MediaAttachment, Status
-from node.ids import new_id
 from node.services import actions
 from node.services.actions import ActionError
-from node.services.graph import insert_ignore
+from node.services.graph import set_mark
 from node.services.media import (
     MAX_ATTACHMENTS,
     MediaError,
@@ -203,9 +200,7 @@ async def _react(request: web.Request, action: str) -> web.StreamResponse:
     status_id = _status_id(request)
     viewer = _viewer(user)
     async with ctx.sessions() as session, session.begin():
-        status = await visible_status(session, status_id, viewer)
-        if status.reblog_of_id is not None:  # acting on a boost acts on its original
-            status = await visible_status(session, status.reblog_of_id, viewer)
+        status = await acted_on_status(session, status_id, viewer)
         target = status.id
         me = await _me(session, user)
         try:
@@ -217,19 +212,8 @@ async def _react(request: web.Request, action: str) -> web.StreamResponse:
                 await actions.reblog(ctx, session, me, status)
             elif action == "unboost":
                 await actions.unreblog(ctx, session, me, status)
-            elif action == "bookmark":
-                now = datetime.now(UTC)
-                await session.execute(
-                    insert_ignore(session, Bookmark).values(
-                        id=new_id(now), account_id=me.id, status_id=status.id, created_at=now
-                    )
-                )
             else:
-                await session.execute(
-                    delete(Bookmark).where(
-                        Bookmark.account_id == me.id, Bookmark.status_id == status.id
-                    )
-                )
+                await set_mark(session, Bookmark, me.id, status.id, on=action == "bookmark")
         except ActionError as exc:
             raise web.HTTPUnprocessableEntity(text=str(exc)) from None
     return await _done(request, target, field(form, "next", 2048))

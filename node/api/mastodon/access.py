@@ -25,6 +25,7 @@ from node.services.visibility import can_see
 __all__ = [
     "account_by_id",
     "account_row",
+    "acted_on_status",
     "authorize",
     "context_of",
     "credential_json",
@@ -99,6 +100,15 @@ async def visible_status(session: AsyncSession, status_id: int, viewer: Viewer |
         original = await session.get(Status, status.reblog_of_id)
         if original is None or not await can_see(session, original, viewer_id, viewer_local=local):
             raise ApiError(404, "Record not found")
+    return status
+
+
+async def acted_on_status(session: AsyncSession, status_id: int, viewer: Viewer) -> Status:
+    """The status an action on *status_id* is about: a boost's original, as Mastodon acts on
+    it (C20); 404 for what *viewer* may not see."""
+    status = await visible_status(session, status_id, viewer)
+    if status.reblog_of_id is not None:
+        status = await visible_status(session, status.reblog_of_id, viewer)
     return status
 
 

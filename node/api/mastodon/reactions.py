@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from node.api.mastodon.access import (
+    acted_on_status,
     context_of,
     maybe_viewer,
     path_id,
@@ -34,12 +35,9 @@ async def _react(request: web.Request, scopes: tuple[str, ...], action: str) -> 
     viewer = await signed_in(request, *scopes)
     ctx = context_of(request)
     status_id = path_id(request)
-    answer_id = status_id
     async with ctx.sessions() as session, session.begin():
-        status = await visible_status(session, status_id, viewer)
-        if status.reblog_of_id is not None:  # acting on a boost acts on its original
-            status = await visible_status(session, status.reblog_of_id, viewer)
-            answer_id = status.id
+        status = await acted_on_status(session, status_id, viewer)
+        answer_id = status.id
         me = await session.get(Account, viewer.id)
         assert me is not None  # the token's account
         try:
