@@ -9,7 +9,7 @@ services as the Mastodon API (``node.services.statuses``, ``node.services.action
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -100,6 +100,21 @@ def _photos(form: Mapping[str, object]) -> list[tuple[bytes, str]]:
     return found
 
 
+def _text_problem(
+    _: Callable[[str], str], text: str, spoiler: str, *, with_photos: bool = False
+) -> str:
+    """What is wrong with a post's text or content warning, in the reader's language, or ""."""
+    if not text and not with_photos:
+        return _("Write something first.")
+    if len(text) > MAX_TEXT:
+        return _("A post can have at most %(count)d characters.") % {"count": MAX_TEXT}
+    if len(spoiler) > MAX_SPOILER:
+        return _("A content warning can have at most %(count)d characters.") % {
+            "count": MAX_SPOILER
+        }
+    return ""
+
+
 @routes.post("/statuses")
 async def create(request: web.Request) -> web.StreamResponse:
     """Post from the composer: text, photos with alt text, content warning, visibility, reply."""
@@ -112,23 +127,16 @@ async def create(request: web.Request) -> web.StreamResponse:
     reply_raw = field(form, "in_reply_to_id", 20)
     next_path = field(form, "next", 2048)
     photos = _photos(form)
-    problem = ""
-    if not text and not photos:
-        problem = _("Write something first.")
-    elif len(text) > MAX_TEXT:
-        problem = _("A post can have at most %(count)d characters.") % {"count": MAX_TEXT}
-    elif len(spoiler) > MAX_SPOILER:
-        problem = _("A content warning can have at most %(count)d characters.") % {
-            "count": MAX_SPOILER
-        }
-    elif visibility not in VISIBILITIES:
-        problem = _("Choose who can see the post.")
-    elif reply_raw and not reply_raw.isdigit():
-        problem = _("The post you reply to does not exist.")
-    elif any(len(alt) > MAX_ALT for _data, alt in photos):
-        problem = _("A photo description can have at most %(count)d characters.") % {
-            "count": MAX_ALT
-        }
+    problem = _text_problem(_, text, spoiler, with_photos=bool(photos))
+    if not problem:
+        if visibility not in VISIBILITIES:
+            problem = _("Choose who can see the post.")
+        elif reply_raw and not reply_raw.isdigit():
+            problem = _("The post you reply to does not exist.")
+        elif any(len(alt) > MAX_ALT for _data, alt in photos):
+            problem = _("A photo description can have at most %(count)d characters.") % {
+                "count": MAX_ALT
+            }
     ctx = request.app[CONTEXT]
     store = request.app[MEDIA]
     stored: list[MediaAttachment] = []
@@ -285,15 +293,7 @@ async def edit_submit(request: web.Request) -> web.StreamResponse:
     spoiler = field(form, "spoiler_text", MAX_SPOILER + 1).strip()
     status_id = _status_id(request)
     ctx = request.app[CONTEXT]
-    problem = ""
-    if not text:
-        problem = _("Write something first.")
-    elif len(text) > MAX_TEXT:
-        problem = _("A post can have at most %(count)d characters.") % {"count": MAX_TEXT}
-    elif len(spoiler) > MAX_SPOILER:
-        problem = _("A content warning can have at most %(count)d characters.") % {
-            "count": MAX_SPOILER
-        }
+    problem = _text_problem(_, text, spoiler)
     if not problem:
         async with ctx.sessions() as session, session.begin():
             status = await _own(session, status_id, user)
