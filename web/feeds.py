@@ -12,13 +12,13 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, or_
+from sqlalchemy import Select
 
 from node.api.mastodon.access import render_statuses
 from node.api.mastodon.common import Page
 from node.api.mastodon.filtering import apply_filters
 from node.api.mastodon.home import FastReads, core_page, feed_query
-from node.api.mastodon.queries import Viewer, newest_first, paged, status_select
+from node.api.mastodon.queries import Viewer, newest_first, paged, public_posts, status_select
 from node.db.models import Status, StatusTag, Tag
 from node.services.context import NodeContext
 from node.services.text import normalise_tag
@@ -111,15 +111,7 @@ async def home_feed(
 
 def _public(query: Select[Any], viewer: Viewer | None, *, local: bool) -> Select[Any]:
     """As ``/api/v1/timelines/public``: public (and local-only) posts, no boosts or replies."""
-    shown = ["public", "local"] if viewer is not None and viewer.local else ["public"]
-    query = query.where(
-        Status.visibility.in_(shown),
-        Status.reblog_of_id.is_(None),
-        or_(
-            Status.in_reply_to_account_id.is_(None),
-            Status.in_reply_to_account_id == Status.account_id,
-        ),
-    )
+    query = public_posts(query, viewer)
     return query.where(Status.local.is_(True)) if local else query
 
 

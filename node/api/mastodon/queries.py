@@ -60,6 +60,7 @@ __all__ = [
     "join_status",
     "newest_first",
     "paged",
+    "public_posts",
     "status_by_id",
     "status_columns",
     "status_select",
@@ -248,6 +249,20 @@ def unmuted(viewer: Viewer) -> ColumnElement[bool]:
     return ~exists().where(
         mute.account_id == viewer.id,
         mute.target_account_id.in_((Status.account_id, func.coalesce(ORIGINAL.account_id, 0))),
+    )
+
+
+def public_posts(query: Select[Any], viewer: Viewer | None) -> Select[Any]:
+    """*query* kept to the public timelines' posts: public ones (and local-only ones for this
+    node's people), as in Mastodon without boosts and replies to others."""
+    shown = ["public", "local"] if viewer is not None and viewer.local else ["public"]
+    return query.where(
+        Status.visibility.in_(shown),
+        Status.reblog_of_id.is_(None),
+        or_(
+            Status.in_reply_to_account_id.is_(None),
+            Status.in_reply_to_account_id == Status.account_id,
+        ),
     )
 
 
