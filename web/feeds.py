@@ -18,7 +18,7 @@ from node.api.mastodon.access import render_statuses
 from node.api.mastodon.common import Page
 from node.api.mastodon.filtering import apply_filters
 from node.api.mastodon.home import FastReads, core_page, feed_query
-from node.api.mastodon.queries import Viewer, newest_first, paged, public_posts, status_select
+from node.api.mastodon.queries import Viewer, public_posts, read_page, status_select
 from node.db.models import Status, StatusTag, Tag
 from node.services.context import NodeContext
 from node.services.text import normalise_tag
@@ -66,11 +66,7 @@ async def _load(
     ctx: NodeContext, viewer: Viewer | None, query: Select[Any], column: Any, page: Page
 ) -> Feed:
     async with ctx.sessions() as session:
-        rows = list(
-            newest_first(
-                (await session.execute(paged(query, column, page))).mappings().all(), page, "s_id"
-            )
-        )
+        rows = await read_page(session, query, column, page, "s_id")
         entities = await render_statuses(session, ctx, viewer, rows)
         entities = await apply_filters(session, viewer, "public", entities)
     ids = [row["s_id"] for row in rows]

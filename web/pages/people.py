@@ -9,7 +9,14 @@ from node.api.mastodon.common import Page
 from node.api.mastodon.entities import notification_entity
 from node.api.mastodon.filtering import apply_to_notifications
 from node.api.mastodon.notifications import notification_select
-from node.api.mastodon.queries import Viewer, newest_first, paged, status_select, viewer_flags
+from node.api.mastodon.queries import (
+    Viewer,
+    newest_first,
+    paged,
+    read_page,
+    status_select,
+    viewer_flags,
+)
 from node.api.mastodon.search import run_search
 from node.appkeys import CONTEXT
 from node.db.models import Bookmark, Notification, Status
@@ -56,13 +63,7 @@ async def bookmarks(request: web.Request) -> web.StreamResponse:
         Bookmark, (Bookmark.status_id == Status.id) & (Bookmark.account_id == viewer.id)
     )
     async with ctx.sessions() as session:
-        rows = list(
-            newest_first(
-                (await session.execute(paged(query, Bookmark.id, wanted))).mappings().all(),
-                wanted,
-                "cursor",
-            )
-        )
+        rows = await read_page(session, query, Bookmark.id, wanted, "cursor")
         statuses = await render_statuses(session, ctx, viewer, rows)
     cursors = [row["cursor"] for row in rows]
     feed = Feed(statuses, min(cursors) if len(cursors) >= PAGE_SIZE else None, None)

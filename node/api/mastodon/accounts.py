@@ -27,7 +27,7 @@ from node.api.mastodon.access import (
 from node.api.mastodon.common import ApiError, ApiRoutes, json_response, link_header, page
 from node.api.mastodon.entities import account_entity, relationship_entity
 from node.api.mastodon.filtering import apply_filters
-from node.api.mastodon.queries import Viewer, account_select, newest_first, paged, status_select
+from node.api.mastodon.queries import Viewer, account_select, read_page, status_select
 from node.db.engine import AsyncSession
 from node.db.models import Account, Block, Follow, Mute, Pin, Status, StatusTag, Tag
 from node.services import actions
@@ -236,11 +236,7 @@ async def account_statuses(request: web.Request) -> web.StreamResponse:
             query = query.where(
                 Status.id.in_(select(Pin.status_id).where(Pin.account_id == account_id))
             )
-        rows = newest_first(
-            (await session.execute(paged(query, Status.id, wanted))).mappings().all(),
-            wanted,
-            "s_id",
-        )
+        rows = await read_page(session, query, Status.id, wanted, "s_id")
         entities = await render_statuses(session, ctx, viewer, rows)
         entities = await apply_filters(session, viewer, "account", entities)
     return json_response(entities, headers=link_header(request, [row["s_id"] for row in rows]))
@@ -263,11 +259,7 @@ async def _graph_page(request: web.Request, *, followers: bool) -> web.StreamRes
     )
     async with ctx.sessions() as session:
         await account_row(session, account_id)
-        rows = newest_first(
-            (await session.execute(paged(query, Follow.id, wanted))).mappings().all(),
-            wanted,
-            "cursor",
-        )
+        rows = await read_page(session, query, Follow.id, wanted, "cursor")
     return json_response(
         [account_entity(row, ctx) for row in rows],
         headers=link_header(request, [row["cursor"] for row in rows]),

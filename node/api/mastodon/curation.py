@@ -34,7 +34,7 @@ from node.api.mastodon.common import (
     params,
 )
 from node.api.mastodon.entities import account_entity
-from node.api.mastodon.queries import account_select, newest_first, paged, status_select
+from node.api.mastodon.queries import account_select, read_page, status_select
 from node.db.models import Account, Block, Bookmark, Favourite, Mute, Pin, Status
 from node.ids import new_id
 from node.services.graph import insert_ignore, set_mark
@@ -103,11 +103,7 @@ async def _marked_statuses(request: web.Request, scope: str, table: Any) -> web.
         table, (table.status_id == Status.id) & (table.account_id == viewer.id)
     )
     async with ctx.sessions() as session:
-        rows = newest_first(
-            (await session.execute(paged(query, table.id, wanted))).mappings().all(),
-            wanted,
-            "cursor",
-        )
+        rows = await read_page(session, query, table.id, wanted, "cursor")
         entities = await render_statuses(session, ctx, viewer, list(rows))
     return json_response(entities, headers=link_header(request, [row["cursor"] for row in rows]))
 
@@ -134,11 +130,7 @@ async def _account_list(
         table, (table.target_account_id == Account.id) & (table.account_id == viewer.id)
     )
     async with ctx.sessions() as session:
-        rows = newest_first(
-            (await session.execute(paged(query, table.id, wanted))).mappings().all(),
-            wanted,
-            "cursor",
-        )
+        rows = await read_page(session, query, table.id, wanted, "cursor")
     return json_response(
         [account_entity(row, ctx) for row in rows],
         headers=link_header(request, [row["cursor"] for row in rows]),

@@ -14,7 +14,7 @@ from node.api.mastodon.access import account_by_id, context_of, path_id, signed_
 from node.api.mastodon.accounts import relationships_for
 from node.api.mastodon.common import ApiError, ApiRoutes, json_response, link_header, page
 from node.api.mastodon.entities import account_entity
-from node.api.mastodon.queries import account_select, newest_first, paged
+from node.api.mastodon.queries import account_select, read_page
 from node.db.engine import AsyncSession
 from node.db.models import Account, Follow
 from node.ids import new_id
@@ -40,11 +40,7 @@ async def follow_requests(request: web.Request) -> web.StreamResponse:
         & (Follow.state == "pending"),
     )
     async with ctx.sessions() as session:
-        rows = newest_first(
-            (await session.execute(paged(query, Follow.id, wanted))).mappings().all(),
-            wanted,
-            "cursor",
-        )
+        rows = await read_page(session, query, Follow.id, wanted, "cursor")
     return json_response(
         [account_entity(row, ctx) for row in rows],
         headers=link_header(request, [row["cursor"] for row in rows]),

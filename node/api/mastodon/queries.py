@@ -61,6 +61,7 @@ __all__ = [
     "newest_first",
     "paged",
     "public_posts",
+    "read_page",
     "status_by_id",
     "status_columns",
     "status_select",
@@ -286,6 +287,14 @@ def newest_first(rows: Sequence[Any], page: Page, key: str) -> list[Any]:
     if page.min_id is not None:
         return sorted(rows, key=lambda row: row[key], reverse=True)
     return list(rows)
+
+
+async def read_page(
+    session: AsyncSession, query: Select[Any], column: Any, page: Page, key: str
+) -> list[Any]:
+    """One :func:`paged` page of *query*'s rows (mappings) by *column*, newest first by *key*."""
+    rows = (await session.execute(paged(query, column, page))).mappings().all()
+    return newest_first(rows, page, key)
 
 
 @functools.cache
