@@ -21,7 +21,7 @@ from node.api.mastodon.access import (
 )
 from node.api.mastodon.common import ApiError, ApiRoutes, json_response, link_header, page
 from node.api.mastodon.entities import account_entity
-from node.api.mastodon.queries import account_select, newest_first, paged
+from node.api.mastodon.queries import account_select, read_page
 from node.db.models import Account, Favourite, Status
 from node.services import actions
 from node.services.actions import ActionError
@@ -103,8 +103,7 @@ async def _who(
     async with ctx.sessions() as session:
         status = await visible_status(session, path_id(request), viewer)
         query = account_select(cursor.label("cursor")).join(cursor.class_, actor == Account.id)
-        query = paged(query.where(target == status.id), cursor, wanted)
-        rows = newest_first((await session.execute(query)).mappings().all(), wanted, "cursor")
+        rows = await read_page(session, query.where(target == status.id), cursor, wanted, "cursor")
     return json_response(
         [account_entity(row, ctx) for row in rows],
         headers=link_header(request, [row["cursor"] for row in rows]),

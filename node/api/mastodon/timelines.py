@@ -17,14 +17,7 @@ from node.api.mastodon.access import context_of, flag, maybe_viewer, render_stat
 from node.api.mastodon.common import ApiRoutes, json_response, link_header, page
 from node.api.mastodon.filtering import apply_filters
 from node.api.mastodon.home import home_timeline
-from node.api.mastodon.queries import (
-    Viewer,
-    newest_first,
-    paged,
-    public_posts,
-    status_select,
-    unmuted,
-)
+from node.api.mastodon.queries import Viewer, public_posts, read_page, status_select, unmuted
 from node.db.models import Status, StatusTag, Tag
 from node.services.text import normalise_tag
 
@@ -43,8 +36,7 @@ async def _respond(
     wanted = page(request)
     ctx = context_of(request)
     async with ctx.sessions() as session:
-        query = paged(query, column, wanted)
-        rows = newest_first((await session.execute(query)).mappings().all(), wanted, "s_id")
+        rows = await read_page(session, query, column, wanted, "s_id")
         entities = await render_statuses(session, ctx, viewer, rows)
         entities = await apply_filters(session, viewer, context, entities)
     return json_response(entities, headers=link_header(request, [row["s_id"] for row in rows]))
