@@ -12,8 +12,8 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import func, select
 
-from node.api.mastodon.common import ApiError, require
-from node.api.mastodon.entities import credential_account, status_entity
+from node.api.mastodon.common import ApiError, json_response, link_header, require
+from node.api.mastodon.entities import account_entity, credential_account, status_entity
 from node.api.mastodon.queries import Viewer, account_select, status_by_id, viewer_flags
 from node.appkeys import CONTEXT
 from node.auth.tokens import Grant
@@ -24,6 +24,7 @@ from node.services.visibility import can_see
 
 __all__ = [
     "account_by_id",
+    "account_page",
     "account_row",
     "acted_on_status",
     "authorize",
@@ -110,6 +111,14 @@ async def acted_on_status(session: AsyncSession, status_id: int, viewer: Viewer)
     if status.reblog_of_id is not None:
         status = await visible_status(session, status.reblog_of_id, viewer)
     return status
+
+
+def account_page(request: web.Request, ctx: NodeContext, rows: list[Any]) -> web.Response:
+    """A page of accounts (rows with their hidden ``cursor``), paged through ``Link`` (C6)."""
+    return json_response(
+        [account_entity(row, ctx) for row in rows],
+        headers=link_header(request, [row["cursor"] for row in rows]),
+    )
 
 
 async def account_row(session: AsyncSession, account_id: int) -> Any:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import aliased
 from activitypub.errors import ActivityPubError
 from node.api.mastodon.access import (
     account_by_id,
+    account_page,
     account_row,
     context_of,
     credential_json,
@@ -260,10 +261,7 @@ async def _graph_page(request: web.Request, *, followers: bool) -> web.StreamRes
     async with ctx.sessions() as session:
         await account_row(session, account_id)
         rows = await read_page(session, query, Follow.id, wanted, "cursor")
-    return json_response(
-        [account_entity(row, ctx) for row in rows],
-        headers=link_header(request, [row["cursor"] for row in rows]),
-    )
+    return account_page(request, ctx, rows)
 
 
 @routes.get("/api/v1/accounts/{id}/followers")

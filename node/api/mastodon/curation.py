@@ -16,6 +16,7 @@ from sqlalchemy import Select, delete, func, select, update
 
 from node.api.mastodon.access import (
     account_by_id,
+    account_page,
     acted_on_status,
     context_of,
     flag,
@@ -33,7 +34,6 @@ from node.api.mastodon.common import (
     page,
     params,
 )
-from node.api.mastodon.entities import account_entity
 from node.api.mastodon.queries import account_select, read_page, status_select
 from node.db.models import Account, Block, Bookmark, Favourite, Mute, Pin, Status
 from node.ids import new_id
@@ -131,10 +131,7 @@ async def _account_list(
     )
     async with ctx.sessions() as session:
         rows = await read_page(session, query, table.id, wanted, "cursor")
-    return json_response(
-        [account_entity(row, ctx) for row in rows],
-        headers=link_header(request, [row["cursor"] for row in rows]),
-    )
+    return account_page(request, ctx, rows)
 
 
 @routes.get("/api/v1/mutes")

@@ -10,10 +10,9 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
-from node.api.mastodon.access import account_by_id, context_of, path_id, signed_in
+from node.api.mastodon.access import account_by_id, account_page, context_of, path_id, signed_in
 from node.api.mastodon.accounts import relationships_for
-from node.api.mastodon.common import ApiError, ApiRoutes, json_response, link_header, page
-from node.api.mastodon.entities import account_entity
+from node.api.mastodon.common import ApiError, ApiRoutes, json_response, page
 from node.api.mastodon.queries import account_select, read_page
 from node.db.engine import AsyncSession
 from node.db.models import Account, Follow
@@ -41,10 +40,7 @@ async def follow_requests(request: web.Request) -> web.StreamResponse:
     )
     async with ctx.sessions() as session:
         rows = await read_page(session, query, Follow.id, wanted, "cursor")
-    return json_response(
-        [account_entity(row, ctx) for row in rows],
-        headers=link_header(request, [row["cursor"] for row in rows]),
-    )
+    return account_page(request, ctx, rows)
 
 
 async def _send_reject(

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from node.api.mastodon.access import (
+    account_page,
     acted_on_status,
     context_of,
     maybe_viewer,
@@ -19,8 +20,7 @@ from node.api.mastodon.access import (
     status_json,
     visible_status,
 )
-from node.api.mastodon.common import ApiError, ApiRoutes, json_response, link_header, page
-from node.api.mastodon.entities import account_entity
+from node.api.mastodon.common import ApiError, ApiRoutes, json_response, page
 from node.api.mastodon.queries import account_select, read_page
 from node.db.models import Account, Favourite, Status
 from node.services import actions
@@ -104,10 +104,7 @@ async def _who(
         status = await visible_status(session, path_id(request), viewer)
         query = account_select(cursor.label("cursor")).join(cursor.class_, actor == Account.id)
         rows = await read_page(session, query.where(target == status.id), cursor, wanted, "cursor")
-    return json_response(
-        [account_entity(row, ctx) for row in rows],
-        headers=link_header(request, [row["cursor"] for row in rows]),
-    )  # fmt: skip
+    return account_page(request, ctx, rows)
 
 
 @routes.get("/api/v1/statuses/{id}/favourited_by")
