@@ -35,6 +35,7 @@ __all__ = [
     "follow",
     "reblog",
     "send_accept",
+    "send_reject",
     "unblock",
     "unfavourite",
     "unfollow",
@@ -85,18 +86,21 @@ async def _send_undo(
     )
 
 
-async def send_accept(
-    ctx: NodeContext, session: AsyncSession, target: Account, follower: Account, follow: Follow
+async def _answer_follow(
+    ctx: NodeContext,
+    session: AsyncSession,
+    kind: str,
+    target: Account,
+    follower: Account,
+    follow: Follow,
 ) -> None:
-    """Tell a remote follower that *target* accepted (A8): the Accept embeds the Follow."""
-    if follower.local:
-        return
+    """``Accept`` or ``Reject`` to a remote follower, embedding the Follow it answers."""
     await ctx.publisher.publish(
         session,
         target,
         {
             "id": ctx.urls.activity(target.username, new_id()),
-            "type": "Accept",
+            "type": kind,
             "actor": target.uri,
             "to": [follower.uri],
             "object": {
@@ -108,6 +112,22 @@ async def send_accept(
         },
         recipients=[follower],
     )
+
+
+async def send_accept(
+    ctx: NodeContext, session: AsyncSession, target: Account, follower: Account, follow: Follow
+) -> None:
+    """Tell a remote follower that *target* accepted (A8): the Accept embeds the Follow."""
+    if not follower.local:
+        await _answer_follow(ctx, session, "Accept", target, follower, follow)
+
+
+async def send_reject(
+    ctx: NodeContext, session: AsyncSession, target: Account, follower: Account, follow: Follow
+) -> None:
+    """Tell a remote follower that *target* turned them away (A9): the Reject embeds the Follow."""
+    if not follower.local:
+        await _answer_follow(ctx, session, "Reject", target, follower, follow)
 
 
 async def follow(

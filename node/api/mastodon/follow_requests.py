@@ -14,11 +14,8 @@ from node.api.mastodon.access import account_by_id, account_page, context_of, pa
 from node.api.mastodon.accounts import relationships_for
 from node.api.mastodon.common import ApiError, ApiRoutes, json_response, page
 from node.api.mastodon.queries import account_select, read_page
-from node.db.engine import AsyncSession
 from node.db.models import Account, Follow
-from node.ids import new_id
 from node.services import actions
-from node.services.context import NodeContext
 from node.services.graph import remove_follow
 
 __all__ = ["routes"]
@@ -43,29 +40,6 @@ async def follow_requests(request: web.Request) -> web.StreamResponse:
     return account_page(request, ctx, rows)
 
 
-async def _send_reject(
-    ctx: NodeContext, session: AsyncSession, me: Account, follower: Account, follow: Follow
-) -> None:
-    """``Reject(Follow)`` to a remote follower, embedding the Follow it answers (A9)."""
-    await ctx.publisher.publish(
-        session,
-        me,
-        {
-            "id": ctx.urls.activity(me.username, new_id()),
-            "type": "Reject",
-            "actor": me.uri,
-            "to": [follower.uri],
-            "object": {
-                "id": follow.uri,
-                "type": "Follow",
-                "actor": follower.uri,
-                "object": me.uri,
-            },
-        },
-        recipients=[follower],
-    )
-
-
 async def _answer(request: web.Request, *, accept: bool) -> web.StreamResponse:
     viewer = await signed_in(request, "write:follows", "follow")
     ctx = context_of(request)
@@ -88,8 +62,7 @@ async def _answer(request: web.Request, *, accept: bool) -> web.StreamResponse:
         if accept:
             await actions.accept_follow_request(ctx, session, me, follower)
         else:
-            if not follower.local:
-                await _send_reject(ctx, session, me, follower, pending)
+            await actions.send_reject(ctx, session, me, follower, pending)
             await remove_follow(session, follower.id, me.id)
     async with ctx.sessions() as session:
         return json_response((await relationships_for(session, viewer, [follower_id]))[0])
