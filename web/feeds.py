@@ -12,13 +12,13 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, or_
+from sqlalchemy import Select
 
 from node.api.mastodon.access import render_statuses
 from node.api.mastodon.common import Page
 from node.api.mastodon.filtering import apply_filters
 from node.api.mastodon.home import FastReads, core_page, feed_query
-from node.api.mastodon.queries import Viewer, newest_first, paged, status_select
+from node.api.mastodon.queries import Viewer, public_posts, read_page, status_select
 from node.db.models import Status, StatusTag, Tag
 from node.services.context import NodeContext
 from node.services.text import normalise_tag
@@ -66,11 +66,7 @@ async def _load(
     ctx: NodeContext, viewer: Viewer | None, query: Select[Any], column: Any, page: Page
 ) -> Feed:
     async with ctx.sessions() as session:
-        rows = list(
-            newest_first(
-                (await session.execute(paged(query, column, page))).mappings().all(), page, "s_id"
-            )
-        )
+        rows = await read_page(session, query, column, page, "s_id")
         entities = await render_statuses(session, ctx, viewer, rows)
         entities = await apply_filters(session, viewer, "public", entities)
     ids = [row["s_id"] for row in rows]
@@ -111,15 +107,7 @@ async def home_feed(
 
 def _public(query: Select[Any], viewer: Viewer | None, *, local: bool) -> Select[Any]:
     """As ``/api/v1/timelines/public``: public (and local-only) posts, no boosts or replies."""
-    shown = ["public", "local"] if viewer is not None and viewer.local else ["public"]
-    query = query.where(
-        Status.visibility.in_(shown),
-        Status.reblog_of_id.is_(None),
-        or_(
-            Status.in_reply_to_account_id.is_(None),
-            Status.in_reply_to_account_id == Status.account_id,
-        ),
-    )
+    query = public_posts(query, viewer)
     return query.where(Status.local.is_(True)) if local else query
 
 

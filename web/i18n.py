@@ -21,6 +21,7 @@ __all__ = [
     "choose_locale",
     "load_translations",
     "parse_accept_language",
+    "remember_language",
 ]
 
 LOCALES = ("en", "nl")
@@ -28,6 +29,7 @@ DEFAULT_LOCALE = "en"
 #: Each language named in itself, for the switch.
 LANGUAGE_NAMES = {"en": "English", "nl": "Nederlands"}
 LANGUAGE_COOKIE = "kantine_lang"
+_COOKIE_AGE = 365 * 24 * 3600
 _DIRECTORY = Path(__file__).resolve().parent / "locale"
 
 
@@ -54,6 +56,19 @@ def parse_accept_language(header: str) -> list[str]:
         if quality > 0:
             weighted.append((-quality, index, tag))
     return [tag for _, _, tag in sorted(weighted)]
+
+
+def remember_language(response: web.StreamResponse, locale: str, *, secure: bool) -> None:
+    """Set the language cookie: this browser answers in *locale* for a year."""
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        locale,
+        max_age=_COOKIE_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=secure,
+        path="/",
+    )
 
 
 def choose_locale(request: web.Request) -> str:

@@ -23,17 +23,19 @@ from node.services.graph import (
     remove_follow,
     remove_reblog,
 )
-from node.services.statuses import fan_out
+from node.services.statuses import delete_local_status, fan_out
 from node.services.visibility import can_see
 
 __all__ = [
     "ActionError",
     "accept_follow_request",
     "block",
+    "delete_own_status",
     "favourite",
     "follow",
     "reblog",
     "send_accept",
+    "send_reject",
     "unblock",
     "unfavourite",
     "unfollow",
@@ -84,18 +86,21 @@ async def _send_undo(
     )
 
 
-async def send_accept(
-    ctx: NodeContext, session: AsyncSession, target: Account, follower: Account, follow: Follow
+async def _answer_follow(
+    ctx: NodeContext,
+    session: AsyncSession,
+    kind: str,
+    target: Account,
+    follower: Account,
+    follow: Follow,
 ) -> None:
-    """Tell a remote follower that *target* accepted (A8): the Accept embeds the Follow."""
-    if follower.local:
-        return
+    """``Accept`` or ``Reject`` to a remote follower, embedding the Follow it answers."""
     await ctx.publisher.publish(
         session,
         target,
         {
             "id": ctx.urls.activity(target.username, new_id()),
-            "type": "Accept",
+            "type": kind,
             "actor": target.uri,
             "to": [follower.uri],
             "object": {
@@ -107,6 +112,22 @@ async def send_accept(
         },
         recipients=[follower],
     )
+
+
+async def send_accept(
+    ctx: NodeContext, session: AsyncSession, target: Account, follower: Account, follow: Follow
+) -> None:
+    """Tell a remote follower that *target* accepted (A8): the Accept embeds the Follow."""
+    if not follower.local:
+        await _answer_follow(ctx, session, "Accept", target, follower, follow)
+
+
+async def send_reject(
+    ctx: NodeContext, session: AsyncSession, target: Account, follower: Account, follow: Follow
+) -> None:
+    """Tell a remote follower that *target* turned them away (A9): the Reject embeds the Follow."""
+    if not follower.local:
+        await _answer_follow(ctx, session, "Reject", target, follower, follow)
 
 
 async def follow(
@@ -295,6 +316,18 @@ async def unreblog(
             recipients=[author], followers=True,
         )  # fmt: skip
     return True
+
+
+async def delete_own_status(
+    ctx: NodeContext, session: AsyncSession, account: Account, status: Status
+) -> None:
+    """Delete one's own post, or undo one's own boost (a boost goes by Undo of its Announce, A14)."""
+    if status.reblog_of_id is not None:
+        original = await session.get(Status, status.reblog_of_id)
+        assert original is not None  # a boost is deleted with its original
+        await unreblog(ctx, session, account, original)
+    else:
+        await delete_local_status(ctx, session, account, status)
 
 
 async def block(ctx: NodeContext, session: AsyncSession, account: Account, target: Account) -> None:

@@ -35,12 +35,14 @@ from node.db.models import (
     Account,
     Base,
     Block,
+    Bookmark,
     Favourite,
     Follow,
     HomeFeedEntry,
     ListMember,
     Notification,
     NotificationOptOut,
+    Pin,
     Status,
     UserList,
     UTCDateTime,
@@ -61,6 +63,7 @@ __all__ = [
     "remove_favourite",
     "remove_follow",
     "remove_reblog",
+    "set_mark",
 ]
 
 
@@ -317,3 +320,25 @@ async def remove_reblog(session: AsyncSession, account_id: int, status_id: int) 
         .values(reblogs_count=Status.reblogs_count - 1)
     )
     return reblog
+
+
+async def set_mark(
+    session: AsyncSession,
+    table: type[Bookmark] | type[Pin],
+    account_id: int,
+    status_id: int,
+    *,
+    on: bool,
+) -> None:
+    """Add (*on*) or remove a bookmark or pin of *status_id*; adding it twice keeps one row."""
+    if on:
+        now = datetime.now(UTC)
+        await session.execute(
+            insert_ignore(session, table).values(
+                id=new_id(now), account_id=account_id, status_id=status_id, created_at=now
+            )
+        )
+    else:
+        await session.execute(
+            delete(table).where(table.account_id == account_id, table.status_id == status_id)
+        )

@@ -50,6 +50,7 @@ from node.services.profile_rules import (
     MAX_FREE_FIELDS,
     MAX_NOTE,
     MAX_TEXT,
+    TEXT_ATTRIBUTES,
     ProfileError,
     check_email,
     check_free_fields,
@@ -250,15 +251,7 @@ async def change_profile(
                 values[attribute] = value
                 labels[attribute] = check_line("fields_attributes", name, MAX_FIELD_NAME)
         free = check_free_fields(own, positions)
-    for attribute in (
-        "job_title",
-        "department",
-        "location",
-        "phone",
-        "email",
-        "expertise",
-        "languages",
-    ):
+    for attribute in TEXT_ATTRIBUTES:
         given = getattr(change, attribute)
         if given is not None:
             values[attribute] = given

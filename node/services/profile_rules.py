@@ -29,6 +29,7 @@ __all__ = [
     "MAX_NOTE",
     "MAX_PROFILE_FIELDS",
     "MAX_TEXT",
+    "TEXT_ATTRIBUTES",
     "ProfileError",
     "check_email",
     "check_free_fields",
@@ -46,6 +47,8 @@ MAX_FREE_FIELDS = 4
 #: per structured field, so an app that shows and sends back only that many rows keeps
 #: them all.
 MAX_PROFILE_FIELDS = MAX_FREE_FIELDS + len(LABELS)
+#: The structured fields set as text, in their order (the manager is looked up instead).
+TEXT_ATTRIBUTES = tuple(label.attribute for label in LABELS)
 MAX_DISPLAY_NAME = 100
 MAX_NOTE = 2000
 MAX_TEXT = 200

@@ -31,7 +31,7 @@ from sqlalchemy import func, literal, literal_column, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql.elements import ColumnClause
 
-from node.db.engine import Sessions
+from node.db.engine import AsyncSession, Sessions
 from node.db.models import Account, Notification, Status, Token, WebSession
 from node.services.events import KINDS, EventKind, StreamEvent
 
@@ -182,39 +182,13 @@ class StreamBus:
         """Close the streams of revoked tokens and suspended accounts (SECURITY.md row 20)."""
         wanted = {listener.token_id for listener in self._listeners}
         async with self._sessions() as session:
-            valid = set(
-                (
-                    await session.execute(
-                        select(Token.id)
-                        .join(Account, Account.id == Token.account_id)
-                        .where(
-                            Token.id.in_(wanted),
-                            Token.revoked_at.is_(None),
-                            Account.suspended_at.is_(None),
-                        )
-                    )
-                ).scalars()
-            )
+            valid = await _unrevoked(session, Token, wanted)
             sessions = {
                 listener.web_session_id
                 for listener in self._listeners
                 if listener.web_session_id is not None
             }
-            live = set()
-            if sessions:
-                live = set(
-                    (
-                        await session.execute(
-                            select(WebSession.id)
-                            .join(Account, Account.id == WebSession.account_id)
-                            .where(
-                                WebSession.id.in_(sessions),
-                                WebSession.revoked_at.is_(None),
-                                Account.suspended_at.is_(None),
-                            )
-                        )
-                    ).scalars()
-                )
+            live = await _unrevoked(session, WebSession, sessions) if sessions else set()
         for listener in list(self._listeners):
             # A stream opened while the query ran is checked next time, not taken for revoked.
             if listener.web_session_id is not None:
@@ -270,6 +244,23 @@ def _payloads(origin: str, events: list[StreamEvent]) -> list[str]:
         out.append(json.dumps({"o": origin, "e": batch}, separators=(",", ":")))
     assert all(len(p) < _MAX_PAYLOAD for p in out)
     return out
+
+
+async def _unrevoked(
+    session: AsyncSession, model: type[Token] | type[WebSession], ids: set[int]
+) -> set[int]:
+    """The *ids* of tokens or browser sessions still valid: not revoked, account not suspended."""
+    return set(
+        (
+            await session.execute(
+                select(model.id)
+                .join(Account, Account.id == model.account_id)
+                .where(
+                    model.id.in_(ids), model.revoked_at.is_(None), Account.suspended_at.is_(None)
+                )
+            )
+        ).scalars()
+    )
 
 
 T = TypeVar("T")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,6 @@ from pytest_aiohttp import AiohttpServer
 from activitypub.client import AS2_ACCEPT, FederationClient, Signer, make_session
 from activitypub.errors import FetchError, HostNotAllowedError
 from activitypub.hosts import StaticHostPolicy
-from activitypub.keys import generate_private_key
 from activitypub.signatures import parse_signed_request
 from tests.activitypub.resolvers import FixedResolver as FakeResolver
 
@@ -85,19 +84,6 @@ def redirect(location: str, status: int = 302) -> Handler:
         return web.Response(status=status, headers={"Location": location})
 
     return handler
-
-
-@pytest.fixture
-async def sessions() -> AsyncIterator[list[aiohttp.ClientSession]]:
-    made: list[aiohttp.ClientSession] = []
-    yield made
-    for session in made:
-        await session.close()
-
-
-@pytest.fixture(scope="module")
-def key() -> rsa.RSAPrivateKey:
-    return generate_private_key()
 
 
 def build_client(

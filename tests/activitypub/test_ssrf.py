@@ -9,7 +9,6 @@ are real.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -22,7 +21,6 @@ from pytest_aiohttp import AiohttpServer
 from activitypub.client import FederationClient, Signer, make_session
 from activitypub.errors import HostNotAllowedError
 from activitypub.hosts import GuardedResolver, StaticHostPolicy, address_allowed, literal_address
-from activitypub.keys import generate_private_key
 from activitypub.webfinger import resolve_handle
 from tests.activitypub.resolvers import FixedResolver as HostileResolver
 
@@ -69,19 +67,6 @@ async def victim(aiohttp_server: AiohttpServer) -> TestServer:
 def seen_by(server: TestServer) -> list[str]:
     assert server.app is not None
     return server.app[SEEN]
-
-
-@pytest.fixture
-async def sessions() -> AsyncIterator[list[aiohttp.ClientSession]]:
-    made: list[aiohttp.ClientSession] = []
-    yield made
-    for session in made:
-        await session.close()
-
-
-@pytest.fixture(scope="module")
-def key() -> rsa.RSAPrivateKey:
-    return generate_private_key()
 
 
 def open_client(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -104,14 +103,6 @@ def test_build_jrd_shape() -> None:
     }
     bare = build_jrd(username="a", domain="d.test", actor_url="https://d.test/u/a", profile_url="p")
     assert [link["rel"] for link in bare["links"]] == [PROFILE_PAGE_REL, "self"]
-
-
-@pytest.fixture
-async def sessions() -> AsyncIterator[list[aiohttp.ClientSession]]:
-    made: list[aiohttp.ClientSession] = []
-    yield made
-    for session in made:
-        await session.close()
 
 
 async def start_webfinger_peer(

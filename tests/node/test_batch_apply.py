@@ -26,6 +26,14 @@ async def _remote(node: Node, peer: Peer, name: str) -> Account:
         ).scalar_one()
 
 
+async def _follow_remote(node: Node, follower: Account, peer: Peer, name: str) -> Account:
+    """Make *follower* follow *name* of *peer* (accepted); the account as *node* knows it."""
+    known = await _remote(node, peer, name)
+    async with node.ctx.sessions() as session, session.begin():
+        await add_follow(session, follower, known, f"{follower.uri}#f/1", accepted=True)
+    return known
+
+
 async def _post(node: Node, peer: Peer, name: str, kind: str, obj: Any) -> None:
     reply = await post_activity(node, peer, name, peer.activity(name, kind, obj))
     assert reply.status == 202, reply.body
@@ -137,9 +145,7 @@ async def test_order_within_a_batch_is_kept(make_node: NodeFactory) -> None:
     alice, _ = await node.user("alice")
     async with peers() as make_peer:
         peer = await make_peer("127.0.0.4", "known")
-        known = await _remote(node, peer, "known")
-        async with node.ctx.sessions() as session, session.begin():
-            await add_follow(session, alice, known, f"{alice.uri}#f/1", accepted=True)
+        known = await _follow_remote(node, alice, peer, "known")
         created_then_deleted = peer.note("known", "oeps")
         deleted_then_created = peer.note("known", "te laat")
         parent = peer.note("known", "de vraag")
@@ -166,9 +172,7 @@ async def test_a_stale_tag_id_costs_a_retry_not_a_post(make_node: NodeFactory) -
     alice, _ = await node.user("alice")
     async with peers() as make_peer:
         peer = await make_peer("127.0.0.4", "known")
-        known = await _remote(node, peer, "known")
-        async with node.ctx.sessions() as session, session.begin():
-            await add_follow(session, alice, known, f"{alice.uri}#f/1", accepted=True)
+        await _follow_remote(node, alice, peer, "known")
         tag = [{"type": "Hashtag", "name": "#kwartaal"}]
         first = peer.note("known", "één", tag=tag)
         await _post(node, peer, "known", "Create", first)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -173,6 +173,10 @@ class Peer:
         return web.Response(status=self.status if verified else 401)
 
 
+#: The ``start_peer`` fixture: a peer started on the given loopback address.
+StartPeer = Callable[[str], Awaitable[Peer]]
+
+
 @pytest.fixture(scope="session")
 def private_key() -> rsa.RSAPrivateKey:
     return generate_private_key()
@@ -249,20 +253,19 @@ async def account(sessions: Sessions, private_key: rsa.RSAPrivateKey) -> Account
     return row
 
 
-async def _peer(
-    ip: str, private_key: rsa.RSAPrivateKey, policy: Allowed, peers: list[Peer]
-) -> Peer:
-    peer = Peer(ip, private_key.public_key())
-    await peer.start()
-    policy.hosts.add(peer.host)
-    peers.append(peer)
-    return peer
-
-
 @pytest.fixture
-async def peers() -> AsyncIterator[list[Peer]]:
+async def start_peer(private_key: rsa.RSAPrivateKey, policy: Allowed) -> AsyncIterator[StartPeer]:
+    """Starts an allowlisted peer on a loopback address; all are stopped after the test."""
     started: list[Peer] = []
-    yield started
+
+    async def start(ip: str) -> Peer:
+        peer = Peer(ip, private_key.public_key())
+        await peer.start()
+        policy.hosts.add(peer.host)
+        started.append(peer)
+        return peer
+
+    yield start
     for peer in started:
         await peer.stop()
 
@@ -332,12 +335,10 @@ async def test_delivered_once_to_each_inbox_signed_and_byte_identical(
     account: Account,
     clock: Clock,
     worker: DeliveryWorker,
-    peers: list[Peer],
-    private_key: rsa.RSAPrivateKey,
-    policy: Allowed,
+    start_peer: StartPeer,
 ) -> None:
-    one = await _peer("127.0.0.2", private_key, policy, peers)
-    two = await _peer("127.0.0.3", private_key, policy, peers)
+    one = await start_peer("127.0.0.2")
+    two = await start_peer("127.0.0.3")
     activity = await post(sessions, account, [one.url(), two.url("/users/bob/inbox")], clock)
     assert await worker.run_once() == 2
     assert await worker.run_once() == 0
@@ -358,12 +359,10 @@ async def test_one_signed_post_per_row_for_a_shared_inbox(
     account: Account,
     clock: Clock,
     worker: DeliveryWorker,
-    peers: list[Peer],
-    private_key: rsa.RSAPrivateKey,
-    policy: Allowed,
+    start_peer: StartPeer,
 ) -> None:
     # A26: many followers on one host share its inbox; the publisher may list it many times.
-    shared = await _peer("127.0.0.2", private_key, policy, peers)
+    shared = await start_peer("127.0.0.2")
     for n in range(3):
         await post(sessions, account, [shared.url()] * 5, clock, n)
         clock.advance(timedelta(seconds=1))
@@ -381,11 +380,9 @@ async def test_retryable_answers_are_retried_later(
     account: Account,
     clock: Clock,
     worker: DeliveryWorker,
-    peers: list[Peer],
-    private_key: rsa.RSAPrivateKey,
-    policy: Allowed,
+    start_peer: StartPeer,
 ) -> None:
-    peer = await _peer("127.0.0.2", private_key, policy, peers)
+    peer = await start_peer("127.0.0.2")
     peer.status = status
     await post(sessions, account, [peer.url()], clock)
     assert await worker.run_once() == 1
@@ -406,13 +403,12 @@ async def test_timeout_and_connection_refused_are_retried(
     account: Account,
     clock: Clock,
     http: aiohttp.ClientSession,
-    peers: list[Peer],
-    private_key: rsa.RSAPrivateKey,
     policy: Allowed,
+    start_peer: StartPeer,
 ) -> None:
-    slow = await _peer("127.0.0.2", private_key, policy, peers)
+    slow = await start_peer("127.0.0.2")
     slow.hang = True
-    gone = await _peer("127.0.0.3", private_key, policy, peers)
+    gone = await start_peer("127.0.0.3")
     await gone.stop()  # nothing listens on its port any more
     await post(sessions, account, [slow.url(), gone.url()], clock)
     worker = DeliveryWorker(
@@ -434,11 +430,9 @@ async def test_unsalvageable_answers_fail_at_once_and_are_shown(
     account: Account,
     clock: Clock,
     worker: DeliveryWorker,
-    peers: list[Peer],
-    private_key: rsa.RSAPrivateKey,
-    policy: Allowed,
+    start_peer: StartPeer,
 ) -> None:
-    peer = await _peer("127.0.0.2", private_key, policy, peers)
+    peer = await start_peer("127.0.0.2")
     peer.status = status
     activity = await post(sessions, account, [peer.url()], clock)
     assert await worker.run_once() == 1
@@ -459,11 +453,10 @@ async def test_host_not_allowed_fails_without_a_request(
     account: Account,
     clock: Clock,
     worker: DeliveryWorker,
-    peers: list[Peer],
-    private_key: rsa.RSAPrivateKey,
     policy: Allowed,
+    start_peer: StartPeer,
 ) -> None:
-    peer = await _peer("127.0.0.2", private_key, policy, peers)
+    peer = await start_peer("127.0.0.2")
     for n in range(3):
         await post(sessions, account, [peer.url()], clock, n)
         clock.advance(timedelta(seconds=1))
@@ -490,12 +483,10 @@ async def test_peer_down_7_days_backlog_delivered(
     account: Account,
     clock: Clock,
     worker: DeliveryWorker,
-    peers: list[Peer],
-    private_key: rsa.RSAPrivateKey,
-    policy: Allowed,
+    start_peer: StartPeer,
 ) -> None:
     """SECURITY.md §4: the peer is away for days and then gets everything, in order."""
-    peer = await _peer("127.0.0.2", private_key, policy, peers)
+    peer = await start_peer("127.0.0.2")
     await peer.stop()
     inboxes = [peer.url("/inbox"), peer.url("/users/bob/inbox")]
     sent: list[OutboxActivity] = []
@@ -526,11 +517,10 @@ async def test_horizon_passed_is_failed_visibly_and_can_be_retried(
     account: Account,
     clock: Clock,
     http: aiohttp.ClientSession,
-    peers: list[Peer],
-    private_key: rsa.RSAPrivateKey,
     policy: Allowed,
+    start_peer: StartPeer,
 ) -> None:
-    peer = await _peer("127.0.0.2", private_key, policy, peers)
+    peer = await start_peer("127.0.0.2")
     peer.status = 503
     worker = DeliveryWorker(
         sessions, _client(http, policy), concurrency=2, horizon=timedelta(days=1), clock=clock
@@ -563,11 +553,9 @@ async def test_retry_now_makes_a_hosts_pending_rows_due(
     account: Account,
     clock: Clock,
     worker: DeliveryWorker,
-    peers: list[Peer],
-    private_key: rsa.RSAPrivateKey,
-    policy: Allowed,
+    start_peer: StartPeer,
 ) -> None:
-    peer = await _peer("127.0.0.2", private_key, policy, peers)
+    peer = await start_peer("127.0.0.2")
     peer.status = 500
     await post(sessions, account, [peer.url()], clock)
     for _ in range(6):  # six failures: the next try is about half an hour away
@@ -592,12 +580,10 @@ async def test_rows_of_a_crashed_worker_are_claimed_again_after_the_lease(
     account: Account,
     clock: Clock,
     worker: DeliveryWorker,
-    peers: list[Peer],
-    private_key: rsa.RSAPrivateKey,
-    policy: Allowed,
+    start_peer: StartPeer,
 ) -> None:
     """kill -9 safety: a claimed row that is never settled comes back when its lease ends."""
-    peer = await _peer("127.0.0.2", private_key, policy, peers)
+    peer = await start_peer("127.0.0.2")
     await post(sessions, account, [peer.url()], clock)
     [held] = await claim(sessions, limit=10, lease=timedelta(minutes=5), now=clock.now)
     assert "BEGIN" not in repr(held)  # the private key stays out of reprs and logs
@@ -645,11 +631,10 @@ async def test_run_delivers_when_woken_and_stops_on_cancel(
     account: Account,
     clock: Clock,
     http: aiohttp.ClientSession,
-    peers: list[Peer],
-    private_key: rsa.RSAPrivateKey,
     policy: Allowed,
+    start_peer: StartPeer,
 ) -> None:
-    peer = await _peer("127.0.0.2", private_key, policy, peers)
+    peer = await start_peer("127.0.0.2")
     worker = DeliveryWorker(
         sessions, _client(http, policy), concurrency=2, horizon=HORIZON, clock=clock
     )

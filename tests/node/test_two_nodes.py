@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from node.db.models import Favourite, Follow, HomeFeedEntry, Notification, OutboxActivity, Status
 from tests.conftest import Node, NodeFactory
+from tests.mastodon.conftest import settle
 
 
 async def c2s(
@@ -40,16 +41,6 @@ async def inbox(node: Node, user: str, token: str) -> list[dict[str, Any]]:
         assert response.status == 200
         items: list[dict[str, Any]] = (await response.json())["orderedItems"]
         return items
-
-
-async def settle(*nodes: Node) -> None:
-    """Step the nodes until a round in which none of them had anything to do."""
-    for _ in range(6):
-        handled = 0
-        for node in nodes:
-            handled += await node.settle()
-        if not handled:
-            return
 
 
 async def count(node: Node, query: Any) -> int:

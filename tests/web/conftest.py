@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import Node, NodeFactory
+from tests.mastodon.conftest import raw
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -61,6 +62,23 @@ class Browser:
 
 
 BrowserFactory = Callable[[Node], Awaitable[Browser]]
+
+
+async def password_grant(node: Node, app: dict[str, Any], username: str) -> tuple[int, Any]:
+    """Ask *app*'s token with *username*'s password (the OAuth password grant)."""
+    return await raw(
+        node,
+        "POST",
+        "/oauth/token",
+        data={
+            "grant_type": "password",
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+            "username": username,
+            "password": PASSWORD,
+            "scope": "read",
+        },
+    )
 
 
 @pytest.fixture

@@ -27,7 +27,8 @@ from node.ids import new_id
 from node.services.site import get_links
 from tests.conftest import Node
 from tests.mastodon.conftest import raw
-from tests.web.conftest import PASSWORD, Browser, BrowserFactory, csrf_of
+from tests.mastodon.oauth_rig import register
+from tests.web.conftest import PASSWORD, Browser, BrowserFactory, csrf_of, password_grant
 from tests.web.test_settings_pages import account, field_error, first
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -153,25 +154,8 @@ async def test_suspend_blocks_every_way_in(
     status, _ = await raw(node, "GET", "/api/v1/accounts/verify_credentials", bob_token)
     assert status == 401
     # OAuth: the login page refuses the password too.
-    _, app = await raw(
-        node,
-        "POST",
-        "/api/v1/apps",
-        data={"client_name": "app", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob", "scopes": "read"},
-    )
-    status, body = await raw(
-        node,
-        "POST",
-        "/oauth/token",
-        data={
-            "grant_type": "password",
-            "client_id": app["client_id"],
-            "client_secret": app["client_secret"],
-            "username": "bob",
-            "password": PASSWORD,
-            "scope": "read",
-        },
-    )
+    app = await register(node, scopes="read")
+    status, body = await password_grant(node, app, "bob")
     assert status == 400 and body["error"] == "invalid_grant"
     query = (
         f"?response_type=code&client_id={app['client_id']}"

@@ -20,18 +20,12 @@ from node.db.models import Account
 from tests.conftest import Node, NodeFactory
 from tests.web.browser import ARTIFACTS, DESKTOP, PHONE, axe_violations, chromium
 from tests.web.conftest import PASSWORD
+from tests.web.test_settings_pages import SETTINGS_PAGES
 
 pytestmark = pytest.mark.timeout(240)
 
 PAGES = (
-    "/settings/profile",
-    "/settings/password",
-    "/settings/two-factor",
-    "/settings/apps",
-    "/settings/sessions",
-    "/settings/language",
-    "/settings/notifications",
-    "/settings/export",
+    *SETTINGS_PAGES,
     "/admin/users",
     "/admin/federation",
     "/admin/moderation",

@@ -29,7 +29,8 @@ from node.db.models import (
 )
 from tests.conftest import Node
 from tests.mastodon.conftest import raw
-from tests.web.conftest import PASSWORD, Browser, BrowserFactory, csrf_of
+from tests.mastodon.oauth_rig import register
+from tests.web.conftest import PASSWORD, Browser, BrowserFactory, csrf_of, password_grant
 
 NEW_PASSWORD = "a much better passphrase"
 SETTINGS_PAGES = (
@@ -334,29 +335,8 @@ async def test_two_factor_login_then_disable(
     )
     assert reused.status == 401
     # The OAuth password grant cannot ask for a code, so it is refused.
-    _, app = await raw(
-        node,
-        "POST",
-        "/api/v1/apps",
-        data={
-            "client_name": "script",
-            "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
-            "scopes": "read",
-        },
-    )
-    status, body = await raw(
-        node,
-        "POST",
-        "/oauth/token",
-        data={
-            "grant_type": "password",
-            "client_id": app["client_id"],
-            "client_secret": app["client_secret"],
-            "username": "alice",
-            "password": PASSWORD,
-            "scope": "read",
-        },
-    )
+    app = await register(node, scopes="read")
+    status, body = await password_grant(node, app, "alice")
     assert status == 400 and body["error"] == "invalid_grant"
     # Turning it off needs a code; a wrong one changes nothing.
     token = csrf_of(await alice.page("/settings/two-factor"))

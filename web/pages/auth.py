@@ -17,7 +17,7 @@ from node.auth.oauth import check_password
 from node.db.models import Account
 from node.services.web_sessions import LIFETIME, open_session, revoke_session
 from web.current import current_user, gettext, safe_next
-from web.i18n import LANGUAGE_COOKIE, LOCALES
+from web.i18n import LOCALES, remember_language
 from web.pages.second_factor import after_password
 from web.render import render
 from web.security import ANON_COOKIE, cookie_secure, session_cookie_name
@@ -25,8 +25,6 @@ from web.security import ANON_COOKIE, cookie_secure, session_cookie_name
 __all__ = ["routes", "sign_in"]
 
 routes = web.RouteTableDef()
-
-_YEAR = 365 * 24 * 3600
 
 
 def _form_text(value: object, limit: int) -> str:
@@ -131,13 +129,5 @@ async def language(request: web.Request) -> web.StreamResponse:
     if chosen not in LOCALES:
         raise web.HTTPUnprocessableEntity(text="unknown language")
     response = web.HTTPSeeOther(safe_next(_form_text(form.get("next"), 2048)))
-    response.set_cookie(
-        LANGUAGE_COOKIE,
-        chosen,
-        max_age=_YEAR,
-        httponly=True,
-        samesite="Lax",
-        secure=cookie_secure(request),
-        path="/",
-    )
+    remember_language(response, chosen, secure=cookie_secure(request))
     raise response

@@ -9,7 +9,7 @@ from node.api.mastodon.common import Page
 from node.api.mastodon.entities import notification_entity
 from node.api.mastodon.filtering import apply_to_notifications
 from node.api.mastodon.notifications import notification_select
-from node.api.mastodon.queries import Viewer, newest_first, paged, status_select, viewer_flags
+from node.api.mastodon.queries import Viewer, read_page, status_select, viewer_flags
 from node.api.mastodon.search import run_search
 from node.appkeys import CONTEXT
 from node.db.models import Bookmark, Notification, Status
@@ -33,8 +33,9 @@ async def notifications(request: web.Request) -> web.StreamResponse:
     wanted = Page(max_id=cursor(request, "max_id"), since_id=None, min_id=None, limit=PAGE_SIZE)
     ctx = request.app[CONTEXT]
     async with ctx.sessions() as session:
-        query = paged(notification_select(viewer), Notification.id, wanted)
-        rows = newest_first((await session.execute(query)).mappings().all(), wanted, "n_id")
+        rows = await read_page(
+            session, notification_select(viewer), Notification.id, wanted, "n_id"
+        )
         ids = [row["s_id"] for row in rows if row["s_id"]] + [
             row["o_id"] for row in rows if row["o_id"]
         ]
@@ -56,13 +57,7 @@ async def bookmarks(request: web.Request) -> web.StreamResponse:
         Bookmark, (Bookmark.status_id == Status.id) & (Bookmark.account_id == viewer.id)
     )
     async with ctx.sessions() as session:
-        rows = list(
-            newest_first(
-                (await session.execute(paged(query, Bookmark.id, wanted))).mappings().all(),
-                wanted,
-                "cursor",
-            )
-        )
+        rows = await read_page(session, query, Bookmark.id, wanted, "cursor")
         statuses = await render_statuses(session, ctx, viewer, rows)
     cursors = [row["cursor"] for row in rows]
     feed = Feed(statuses, min(cursors) if len(cursors) >= PAGE_SIZE else None, None)

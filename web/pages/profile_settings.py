@@ -35,6 +35,7 @@ from node.services.profile_rules import (
     MAX_FIELD_VALUE,
     MAX_FREE_FIELDS,
     MAX_NOTE,
+    TEXT_ATTRIBUTES,
     label_attribute,
 )
 from web.current import gettext, require_user
@@ -47,16 +48,7 @@ __all__ = ["STRUCTURED", "routes"]
 routes = web.RouteTableDef()
 
 #: The structured fields of the form, in order (names as in ``ProfileChange``).
-STRUCTURED = (
-    "job_title",
-    "department",
-    "location",
-    "phone",
-    "email",
-    "expertise",
-    "languages",
-    "manager",
-)
+STRUCTURED = (*TEXT_ATTRIBUTES, "manager")
 _LIMIT = 4000
 #: Rows of own profile fields read from a form: the page shows MAX_FREE_FIELDS, a crafted
 #: form may send more and gets the service's "at most 4" back, never a silent cut.

@@ -16,7 +16,7 @@ from node.api.mastodon.accounts import relationships_for
 from node.api.mastodon.common import Page
 from node.api.mastodon.entities import account_entity
 from node.api.mastodon.filtering import apply_filters
-from node.api.mastodon.queries import Viewer, newest_first, paged, status_select
+from node.api.mastodon.queries import Viewer, read_page, status_select
 from node.appkeys import CONTEXT
 from node.db.models import Account, Status
 from node.services import actions
@@ -60,13 +60,7 @@ async def profile(request: web.Request) -> web.StreamResponse:
     async with ctx.sessions() as session:
         entity: dict[str, Any] = account_entity(await account_row(session, account_id), ctx)
         query = status_select(viewer).where(Status.account_id == account_id)
-        rows = list(
-            newest_first(
-                (await session.execute(paged(query, Status.id, wanted))).mappings().all(),
-                wanted,
-                "s_id",
-            )
-        )
+        rows = await read_page(session, query, Status.id, wanted, "s_id")
         statuses = await render_statuses(session, ctx, viewer, rows)
         statuses = await apply_filters(session, viewer, "account", statuses)
         relationship = (await relationships_for(session, viewer, [account_id]))[0]

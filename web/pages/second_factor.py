@@ -18,7 +18,7 @@ from node.db.models import Account
 from node.services.preferences import get_language
 from web.current import ANON_NONCE, gettext, safe_next
 from web.forms import field
-from web.i18n import LANGUAGE_COOKIE
+from web.i18n import remember_language
 from web.render import render
 from web.security import cookie_secure
 
@@ -28,7 +28,6 @@ routes = web.RouteTableDef()
 
 _PURPOSE = "web-2fa"
 _TICKET_TTL = 300.0
-_YEAR = 365 * 24 * 3600
 
 
 async def _signed_in(
@@ -41,15 +40,7 @@ async def _signed_in(
     async with request.app[CONTEXT].sessions() as session:
         language = await get_language(session, account.id)
     if language:
-        response.set_cookie(
-            LANGUAGE_COOKIE,
-            language,
-            max_age=_YEAR,
-            httponly=True,
-            samesite="Lax",
-            secure=cookie_secure(request),
-            path="/",
-        )
+        remember_language(response, language, secure=cookie_secure(request))
     return response
 
 

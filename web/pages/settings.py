@@ -29,7 +29,7 @@ from node.services.preferences import (
 )
 from web.current import gettext, require_user
 from web.forms import field
-from web.i18n import LANGUAGE_COOKIE
+from web.i18n import LANGUAGE_COOKIE, remember_language
 from web.render import render
 from web.security import cookie_secure
 
@@ -37,7 +37,6 @@ __all__ = ["routes", "saved_message"]
 
 routes = web.RouteTableDef()
 
-_YEAR = 365 * 24 * 3600
 _CHUNK = 64 * 1024
 
 
@@ -173,15 +172,7 @@ async def language_submit(request: web.Request) -> web.StreamResponse:
         await set_language(session, user.account_id, chosen or None)
     response = _saved("/settings/language")
     if chosen:
-        response.set_cookie(
-            LANGUAGE_COOKIE,
-            chosen,
-            max_age=_YEAR,
-            httponly=True,
-            samesite="Lax",
-            secure=cookie_secure(request),
-            path="/",
-        )
+        remember_language(response, chosen, secure=cookie_secure(request))
     else:
         response.del_cookie(LANGUAGE_COOKIE, path="/")
     raise response

@@ -9,25 +9,22 @@ services as the Mastodon API (``node.services.statuses``, ``node.services.action
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import delete
 
 from activitypub.errors import ActivityPubError
-from node.api.mastodon.access import render_statuses, status_json, visible_status
+from node.api.mastodon.access import acted_on_status, render_statuses, status_json, visible_status
 from node.api.mastodon.common import ApiError
 from node.api.mastodon.queries import Viewer, status_select
 from node.api.mastodon.statuses import _ancestor_ids, _descendant_ids
 from node.appkeys import CONTEXT, MEDIA
 from node.db.engine import AsyncSession
 from node.db.models import Account, Bookmark, MediaAttachment, Status
-from node.ids import new_id
 from node.services import actions
 from node.services.actions import ActionError
-from node.services.graph import insert_ignore
+from node.services.graph import set_mark
 from node.services.media import (
     MAX_ATTACHMENTS,
     MediaError,
@@ -38,7 +35,6 @@ from node.services.media import (
 from node.services.statuses import (
     VISIBILITIES,
     PostError,
-    delete_local_status,
     edit_local_status,
     post_status,
 )
@@ -104,6 +100,21 @@ def _photos(form: Mapping[str, object]) -> list[tuple[bytes, str]]:
     return found
 
 
+def _text_problem(
+    _: Callable[[str], str], text: str, spoiler: str, *, with_photos: bool = False
+) -> str:
+    """What is wrong with a post's text or content warning, in the reader's language, or ""."""
+    if not text and not with_photos:
+        return _("Write something first.")
+    if len(text) > MAX_TEXT:
+        return _("A post can have at most %(count)d characters.") % {"count": MAX_TEXT}
+    if len(spoiler) > MAX_SPOILER:
+        return _("A content warning can have at most %(count)d characters.") % {
+            "count": MAX_SPOILER
+        }
+    return ""
+
+
 @routes.post("/statuses")
 async def create(request: web.Request) -> web.StreamResponse:
     """Post from the composer: text, photos with alt text, content warning, visibility, reply."""
@@ -116,23 +127,16 @@ async def create(request: web.Request) -> web.StreamResponse:
     reply_raw = field(form, "in_reply_to_id", 20)
     next_path = field(form, "next", 2048)
     photos = _photos(form)
-    problem = ""
-    if not text and not photos:
-        problem = _("Write something first.")
-    elif len(text) > MAX_TEXT:
-        problem = _("A post can have at most %(count)d characters.") % {"count": MAX_TEXT}
-    elif len(spoiler) > MAX_SPOILER:
-        problem = _("A content warning can have at most %(count)d characters.") % {
-            "count": MAX_SPOILER
-        }
-    elif visibility not in VISIBILITIES:
-        problem = _("Choose who can see the post.")
-    elif reply_raw and not reply_raw.isdigit():
-        problem = _("The post you reply to does not exist.")
-    elif any(len(alt) > MAX_ALT for _data, alt in photos):
-        problem = _("A photo description can have at most %(count)d characters.") % {
-            "count": MAX_ALT
-        }
+    problem = _text_problem(_, text, spoiler, with_photos=bool(photos))
+    if not problem:
+        if visibility not in VISIBILITIES:
+            problem = _("Choose who can see the post.")
+        elif reply_raw and not reply_raw.isdigit():
+            problem = _("The post you reply to does not exist.")
+        elif any(len(alt) > MAX_ALT for _data, alt in photos):
+            problem = _("A photo description can have at most %(count)d characters.") % {
+                "count": MAX_ALT
+            }
     ctx = request.app[CONTEXT]
     store = request.app[MEDIA]
     stored: list[MediaAttachment] = []
@@ -204,9 +208,7 @@ async def _react(request: web.Request, action: str) -> web.StreamResponse:
     status_id = _status_id(request)
     viewer = _viewer(user)
     async with ctx.sessions() as session, session.begin():
-        status = await visible_status(session, status_id, viewer)
-        if status.reblog_of_id is not None:  # acting on a boost acts on its original
-            status = await visible_status(session, status.reblog_of_id, viewer)
+        status = await acted_on_status(session, status_id, viewer)
         target = status.id
         me = await _me(session, user)
         try:
@@ -218,19 +220,8 @@ async def _react(request: web.Request, action: str) -> web.StreamResponse:
                 await actions.reblog(ctx, session, me, status)
             elif action == "unboost":
                 await actions.unreblog(ctx, session, me, status)
-            elif action == "bookmark":
-                now = datetime.now(UTC)
-                await session.execute(
-                    insert_ignore(session, Bookmark).values(
-                        id=new_id(now), account_id=me.id, status_id=status.id, created_at=now
-                    )
-                )
             else:
-                await session.execute(
-                    delete(Bookmark).where(
-                        Bookmark.account_id == me.id, Bookmark.status_id == status.id
-                    )
-                )
+                await set_mark(session, Bookmark, me.id, status.id, on=action == "bookmark")
         except ActionError as exc:
             raise web.HTTPUnprocessableEntity(text=str(exc)) from None
     return await _done(request, target, field(form, "next", 2048))
@@ -265,12 +256,7 @@ async def remove(request: web.Request) -> web.StreamResponse:
     async with ctx.sessions() as session, session.begin():
         status = await _own(session, _status_id(request), user)
         me = await _me(session, user)
-        if status.reblog_of_id is not None:
-            original = await session.get(Status, status.reblog_of_id)
-            assert original is not None  # a boost is deleted with its original
-            await actions.unreblog(ctx, session, me, original)
-        else:
-            await delete_local_status(ctx, session, me, status)
+        await actions.delete_own_status(ctx, session, me, status)
     next_path = field(form, "next", 2048)
     if next_path.startswith(f"/statuses/{status.id}"):
         next_path = "/"
@@ -307,15 +293,7 @@ async def edit_submit(request: web.Request) -> web.StreamResponse:
     spoiler = field(form, "spoiler_text", MAX_SPOILER + 1).strip()
     status_id = _status_id(request)
     ctx = request.app[CONTEXT]
-    problem = ""
-    if not text:
-        problem = _("Write something first.")
-    elif len(text) > MAX_TEXT:
-        problem = _("A post can have at most %(count)d characters.") % {"count": MAX_TEXT}
-    elif len(spoiler) > MAX_SPOILER:
-        problem = _("A content warning can have at most %(count)d characters.") % {
-            "count": MAX_SPOILER
-        }
+    problem = _text_problem(_, text, spoiler)
     if not problem:
         async with ctx.sessions() as session, session.begin():
             status = await _own(session, status_id, user)

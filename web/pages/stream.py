@@ -17,10 +17,11 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
+from node.api.event_stream import serve_events
 from node.api.mastodon.channels import Channel, Message, channel, render
 from node.api.mastodon.queries import Viewer
-from node.appkeys import CONTEXT, STREAMS
-from node.services.streams import Listener, relay
+from node.appkeys import CONTEXT
+from node.services.streams import Listener
 from node.services.web_sessions import SignedIn
 from web.current import require_user
 from web.render import render_text
@@ -88,34 +89,12 @@ async def stream(request: web.Request) -> web.StreamResponse:
     user: SignedIn = require_user(request)
     chan = _channel(request.match_info["name"])
     viewer = Viewer(user.account_id, True)
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-store",
-            "X-Accel-Buffering": "no",
-        }
+    return await serve_events(
+        request,
+        opening=b"retry: 3000\n\n",
+        token_id=0,
+        web_session_id=user.session_id,
+        batch=lambda listener: _next(request, viewer, chan, listener),
+        frame=lambda message: _frame(request, message),
+        heartbeat_seconds=HEARTBEAT_SECONDS,
     )
-    await response.prepare(request)
-    await response.write(b"retry: 3000\n\n")
-    bus = request.app[STREAMS]
-    listener = bus.listen(0, web_session_id=user.session_id)
-
-    async def send(message: Message) -> None:
-        frame = _frame(request, message)
-        if frame:
-            await response.write(frame)
-
-    async def heartbeat() -> None:
-        await response.write(b":thump\n\n")
-
-    try:
-        await relay(
-            listener,
-            lambda: _next(request, viewer, chan, listener),
-            send,
-            heartbeat,
-            HEARTBEAT_SECONDS,
-        )
-    finally:
-        bus.forget(listener)
-    return response

@@ -18,51 +18,48 @@ __all__ = ["routes"]
 routes = web.RouteTableDef()
 
 
-@routes.get("/local")
-async def local(request: web.Request) -> web.StreamResponse:
-    """This department's (node's) public and department-only posts."""
+async def _public_page(
+    request: web.Request, *, local: bool, stream: str, heading: str, intro: str
+) -> web.StreamResponse:
+    """The department's or the organisation's timeline, as the signed-in person may read it."""
     user = require_user(request)
-    _ = gettext(request)
     feed = await public_feed(
         request.app[CONTEXT],
         request.app[WEB].queries,
         Viewer(user.account_id, True),
         cursor(request, "max_id"),
-        local=True,
+        local=local,
     )
     return render(
         request,
         "timeline.html",
-        {
-            "feed": feed,
-            "stream": "local",
-            "heading": _("Department"),
-            "intro": _("Posts by the people of this department."),
-        },
+        {"feed": feed, "stream": stream, "heading": heading, "intro": intro},
+    )
+
+
+@routes.get("/local")
+async def local(request: web.Request) -> web.StreamResponse:
+    """This department's (node's) public and department-only posts."""
+    _ = gettext(request)
+    return await _public_page(
+        request,
+        local=True,
+        stream="local",
+        heading=_("Department"),
+        intro=_("Posts by the people of this department."),
     )
 
 
 @routes.get("/public")
 async def public(request: web.Request) -> web.StreamResponse:
     """Public posts from the whole organisation (every node this one knows)."""
-    user = require_user(request)
     _ = gettext(request)
-    feed = await public_feed(
-        request.app[CONTEXT],
-        request.app[WEB].queries,
-        Viewer(user.account_id, True),
-        cursor(request, "max_id"),
-        local=False,
-    )
-    return render(
+    return await _public_page(
         request,
-        "timeline.html",
-        {
-            "feed": feed,
-            "stream": "public",
-            "heading": _("Organisation"),
-            "intro": _("Public posts from every department."),
-        },
+        local=False,
+        stream="public",
+        heading=_("Organisation"),
+        intro=_("Public posts from every department."),
     )
 
 

@@ -10,22 +10,26 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import func, select
 
-from node.api.mastodon.common import ApiError, require
-from node.api.mastodon.entities import status_entity
+from node.api.mastodon.common import ApiError, json_response, link_header, require
+from node.api.mastodon.entities import account_entity, credential_account, status_entity
 from node.api.mastodon.queries import Viewer, account_select, status_by_id, viewer_flags
 from node.appkeys import CONTEXT
 from node.auth.tokens import Grant
 from node.db.engine import AsyncSession
-from node.db.models import Account, Status
+from node.db.models import Account, Follow, Status
 from node.services.context import NodeContext
 from node.services.visibility import can_see
 
 __all__ = [
     "account_by_id",
+    "account_page",
     "account_row",
+    "acted_on_status",
     "authorize",
     "context_of",
+    "credential_json",
     "flag",
     "maybe_viewer",
     "path_id",
@@ -100,6 +104,23 @@ async def visible_status(session: AsyncSession, status_id: int, viewer: Viewer |
     return status
 
 
+async def acted_on_status(session: AsyncSession, status_id: int, viewer: Viewer) -> Status:
+    """The status an action on *status_id* is about: a boost's original, as Mastodon acts on
+    it (C20); 404 for what *viewer* may not see."""
+    status = await visible_status(session, status_id, viewer)
+    if status.reblog_of_id is not None:
+        status = await visible_status(session, status.reblog_of_id, viewer)
+    return status
+
+
+def account_page(request: web.Request, ctx: NodeContext, rows: list[Any]) -> web.Response:
+    """A page of accounts (rows with their hidden ``cursor``), paged through ``Link`` (C6)."""
+    return json_response(
+        [account_entity(row, ctx) for row in rows],
+        headers=link_header(request, [row["cursor"] for row in rows]),
+    )
+
+
 async def account_row(session: AsyncSession, account_id: int) -> Any:
     """The Account row (``queries.account_select``) for *account_id*, or 404."""
     row = (
@@ -131,6 +152,19 @@ async def status_json(
     if not rows:
         raise ApiError(404, "Record not found")
     return (await render_statuses(session, ctx, viewer, list(rows)))[0]
+
+
+async def credential_json(
+    session: AsyncSession, ctx: NodeContext, account_id: int
+) -> dict[str, Any]:
+    """The CredentialAccount of the caller's own account, with its pending follow requests."""
+    row = await account_row(session, account_id)
+    requests = await session.scalar(
+        select(func.count())
+        .select_from(Follow)
+        .where(Follow.target_account_id == account_id, Follow.state == "pending")
+    )
+    return credential_account(row, ctx, int(requests or 0))
 
 
 def context_of(request: web.Request) -> NodeContext:

@@ -9,14 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import and_, func, literal, or_, select, union_all
+from sqlalchemy import and_, literal, or_, select, union_all
 from sqlalchemy.orm import aliased
 
 from activitypub.errors import ActivityPubError
 from node.api.mastodon.access import (
     account_by_id,
+    account_page,
     account_row,
     context_of,
+    credential_json,
     flag,
     maybe_viewer,
     path_id,
@@ -24,9 +26,9 @@ from node.api.mastodon.access import (
     signed_in,
 )
 from node.api.mastodon.common import ApiError, ApiRoutes, json_response, link_header, page
-from node.api.mastodon.entities import account_entity, credential_account, relationship_entity
+from node.api.mastodon.entities import account_entity, relationship_entity
 from node.api.mastodon.filtering import apply_filters
-from node.api.mastodon.queries import Viewer, account_select, newest_first, paged, status_select
+from node.api.mastodon.queries import Viewer, account_select, read_page, status_select
 from node.db.engine import AsyncSession
 from node.db.models import Account, Block, Follow, Mute, Pin, Status, StatusTag, Tag
 from node.services import actions
@@ -84,13 +86,7 @@ async def verify_credentials(request: web.Request) -> web.StreamResponse:
     viewer = await signed_in(request, "read:accounts", "profile")
     ctx = context_of(request)
     async with ctx.sessions() as session:
-        row = await account_row(session, viewer.id)
-        requests = await session.scalar(
-            select(func.count())
-            .select_from(Follow)
-            .where(Follow.target_account_id == viewer.id, Follow.state == "pending")
-        )
-    return json_response(credential_account(row, ctx, int(requests or 0)))
+        return json_response(await credential_json(session, ctx, viewer.id))
 
 
 @routes.get("/api/v1/accounts/lookup")
@@ -241,11 +237,7 @@ async def account_statuses(request: web.Request) -> web.StreamResponse:
             query = query.where(
                 Status.id.in_(select(Pin.status_id).where(Pin.account_id == account_id))
             )
-        rows = newest_first(
-            (await session.execute(paged(query, Status.id, wanted))).mappings().all(),
-            wanted,
-            "s_id",
-        )
+        rows = await read_page(session, query, Status.id, wanted, "s_id")
         entities = await render_statuses(session, ctx, viewer, rows)
         entities = await apply_filters(session, viewer, "account", entities)
     return json_response(entities, headers=link_header(request, [row["s_id"] for row in rows]))
@@ -268,15 +260,8 @@ async def _graph_page(request: web.Request, *, followers: bool) -> web.StreamRes
     )
     async with ctx.sessions() as session:
         await account_row(session, account_id)
-        rows = newest_first(
-            (await session.execute(paged(query, Follow.id, wanted))).mappings().all(),
-            wanted,
-            "cursor",
-        )
-    return json_response(
-        [account_entity(row, ctx) for row in rows],
-        headers=link_header(request, [row["cursor"] for row in rows]),
-    )
+        rows = await read_page(session, query, Follow.id, wanted, "cursor")
+    return account_page(request, ctx, rows)
 
 
 @routes.get("/api/v1/accounts/{id}/followers")

@@ -176,6 +176,26 @@ def _fingerprint(checked: AuthorizationRequest) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
+def _sign_ticket(
+    request: web.Request, purpose: str, checked: AuthorizationRequest, account: Account
+) -> tuple[str, str]:
+    """A new nonce, and a ticket for *account* bound to it and to this authorization request."""
+    signer = request.app[AUTH].signer
+    nonce = signer.nonce()
+    data = {"a": account.id, "n": nonce, "r": _fingerprint(checked)}
+    return nonce, signer.sign(purpose, data, ttl=_TICKET_TTL)
+
+
+def _ticket_account(
+    request: web.Request, purpose: str, ticket: str, nonce: str, checked: AuthorizationRequest
+) -> int | None:
+    """The account of a ticket signed for this nonce and this authorization request, or None."""
+    data = request.app[AUTH].signer.load(purpose, ticket)
+    if data is None or data.get("n") != nonce or data.get("r") != _fingerprint(checked):
+        return None
+    return int(data["a"])
+
+
 def _hidden(values: Mapping[str, str], **extra: str) -> list[tuple[str, str]]:
     fields = [(name, values.get(name, "")) for name in _FIELDS if values.get(name)]
     return fields + list(extra.items())
@@ -307,10 +327,7 @@ def _code_page(
 ) -> web.Response:
     """The second step of a two-factor sign-in: the password was right, now the code."""
     signer = request.app[AUTH].signer
-    nonce = signer.nonce()
-    ticket = signer.sign(
-        "oauth-2fa", {"a": account.id, "n": nonce, "r": _fingerprint(checked)}, ttl=_TICKET_TTL
-    )
+    nonce, ticket = _sign_ticket(request, "oauth-2fa", checked, account)
     response = _page(
         request,
         title="Two-factor code",
@@ -336,12 +353,12 @@ async def _second_factor(
     code: str,
 ) -> web.Response:
     """Check the code of a two-factor sign-in (throttled like passwords), then ask consent."""
-    data = request.app[AUTH].signer.load("oauth-2fa", ticket)
-    if data is None or data.get("n") != nonce or data.get("r") != _fingerprint(checked):
+    account_id = _ticket_account(request, "oauth-2fa", ticket, nonce, checked)
+    if account_id is None:
         return _error_page(request, "This sign-in has expired. Go back and try again.", status=403)
     ctx = request.app[CONTEXT]
     async with ctx.sessions() as session:
-        account = await session.get(Account, int(data["a"]))
+        account = await session.get(Account, account_id)
     if account is None or account.suspended_at is not None:
         return _error_page(request, "This account cannot authorize apps.", status=403)
     limiter = request.app[AUTH].limiter
@@ -373,10 +390,8 @@ def _consent_page(
     account: Account,
 ) -> web.Response:
     signer = request.app[AUTH].signer
-    nonce = signer.nonce()  # a new nonce once signed in (ASVS 3.2.1)
-    ticket = signer.sign(
-        "oauth-ticket", {"a": account.id, "n": nonce, "r": _fingerprint(checked)}, ttl=_TICKET_TTL
-    )
+    # A new nonce once signed in (ASVS 3.2.1).
+    nonce, ticket = _sign_ticket(request, "oauth-ticket", checked, account)
     redirect_host = "" if checked.redirect_uri == OOB else urlsplit(checked.redirect_uri).netloc
     response = _page(
         request,
@@ -402,8 +417,8 @@ async def _decide(
     ticket: str,
     decision: str,
 ) -> web.Response:
-    data = request.app[AUTH].signer.load("oauth-ticket", ticket)
-    if data is None or data.get("n") != nonce or data.get("r") != _fingerprint(checked):
+    account_id = _ticket_account(request, "oauth-ticket", ticket, nonce, checked)
+    if account_id is None:
         return _error_page(request, "This sign-in has expired. Go back and try again.", status=403)
     state = values.get("state", "")
     if decision != "approve":
@@ -419,7 +434,7 @@ async def _decide(
         response.del_cookie(_cookie_name(request), path="/")
         return response
     async with request.app[CONTEXT].sessions() as session, session.begin():
-        account = await session.get(Account, int(data["a"]))
+        account = await session.get(Account, account_id)
         if account is None or account.suspended_at is not None:
             return _error_page(request, "This account cannot authorize apps.", status=403)
         code = await create_code(session, checked, account)

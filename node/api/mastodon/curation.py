@@ -16,13 +16,14 @@ from sqlalchemy import Select, delete, func, select, update
 
 from node.api.mastodon.access import (
     account_by_id,
+    account_page,
+    acted_on_status,
     context_of,
     flag,
     path_id,
     render_statuses,
     signed_in,
     status_json,
-    visible_status,
 )
 from node.api.mastodon.accounts import relationships_for
 from node.api.mastodon.common import (
@@ -33,11 +34,10 @@ from node.api.mastodon.common import (
     page,
     params,
 )
-from node.api.mastodon.entities import account_entity
-from node.api.mastodon.queries import account_select, newest_first, paged, status_select
+from node.api.mastodon.queries import account_select, read_page, status_select
 from node.db.models import Account, Block, Bookmark, Favourite, Mute, Pin, Status
 from node.ids import new_id
-from node.services.graph import insert_ignore
+from node.services.graph import insert_ignore, set_mark
 
 __all__ = ["MAX_PINS", "routes"]
 
@@ -55,9 +55,7 @@ async def _mark(
     ctx = context_of(request)
     status_id = path_id(request)
     async with ctx.sessions() as session, session.begin():
-        status = await visible_status(session, status_id, viewer)
-        if status.reblog_of_id is not None:  # acting on a boost acts on its original
-            status = await visible_status(session, status.reblog_of_id, viewer)
+        status = await acted_on_status(session, status_id, viewer)
         if table is Pin and on:
             if status.account_id != viewer.id or status.visibility not in {"public", "unlisted"}:
                 raise ApiError(422, "Only your own public or unlisted posts can be pinned")
@@ -66,17 +64,7 @@ async def _mark(
             )
             if (pins or 0) >= MAX_PINS:
                 raise ApiError(422, f"You can pin at most {MAX_PINS} posts")
-        if on:
-            now = datetime.now(UTC)
-            await session.execute(
-                insert_ignore(session, table).values(
-                    id=new_id(now), account_id=viewer.id, status_id=status.id, created_at=now
-                )
-            )
-        else:
-            await session.execute(
-                delete(table).where(table.account_id == viewer.id, table.status_id == status.id)
-            )
+        await set_mark(session, table, viewer.id, status.id, on=on)
         answer = status.id
     async with ctx.sessions() as session:
         return json_response(await status_json(session, ctx, viewer, answer))
@@ -115,11 +103,7 @@ async def _marked_statuses(request: web.Request, scope: str, table: Any) -> web.
         table, (table.status_id == Status.id) & (table.account_id == viewer.id)
     )
     async with ctx.sessions() as session:
-        rows = newest_first(
-            (await session.execute(paged(query, table.id, wanted))).mappings().all(),
-            wanted,
-            "cursor",
-        )
+        rows = await read_page(session, query, table.id, wanted, "cursor")
         entities = await render_statuses(session, ctx, viewer, list(rows))
     return json_response(entities, headers=link_header(request, [row["cursor"] for row in rows]))
 
@@ -146,15 +130,8 @@ async def _account_list(
         table, (table.target_account_id == Account.id) & (table.account_id == viewer.id)
     )
     async with ctx.sessions() as session:
-        rows = newest_first(
-            (await session.execute(paged(query, table.id, wanted))).mappings().all(),
-            wanted,
-            "cursor",
-        )
-    return json_response(
-        [account_entity(row, ctx) for row in rows],
-        headers=link_header(request, [row["cursor"] for row in rows]),
-    )
+        rows = await read_page(session, query, table.id, wanted, "cursor")
+    return account_page(request, ctx, rows)
 
 
 @routes.get("/api/v1/mutes")

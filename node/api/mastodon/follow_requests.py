@@ -10,16 +10,12 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
-from node.api.mastodon.access import account_by_id, context_of, path_id, signed_in
+from node.api.mastodon.access import account_by_id, account_page, context_of, path_id, signed_in
 from node.api.mastodon.accounts import relationships_for
-from node.api.mastodon.common import ApiError, ApiRoutes, json_response, link_header, page
-from node.api.mastodon.entities import account_entity
-from node.api.mastodon.queries import account_select, newest_first, paged
-from node.db.engine import AsyncSession
+from node.api.mastodon.common import ApiError, ApiRoutes, json_response, page
+from node.api.mastodon.queries import account_select, read_page
 from node.db.models import Account, Follow
-from node.ids import new_id
 from node.services import actions
-from node.services.context import NodeContext
 from node.services.graph import remove_follow
 
 __all__ = ["routes"]
@@ -40,38 +36,8 @@ async def follow_requests(request: web.Request) -> web.StreamResponse:
         & (Follow.state == "pending"),
     )
     async with ctx.sessions() as session:
-        rows = newest_first(
-            (await session.execute(paged(query, Follow.id, wanted))).mappings().all(),
-            wanted,
-            "cursor",
-        )
-    return json_response(
-        [account_entity(row, ctx) for row in rows],
-        headers=link_header(request, [row["cursor"] for row in rows]),
-    )
-
-
-async def _send_reject(
-    ctx: NodeContext, session: AsyncSession, me: Account, follower: Account, follow: Follow
-) -> None:
-    """``Reject(Follow)`` to a remote follower, embedding the Follow it answers (A9)."""
-    await ctx.publisher.publish(
-        session,
-        me,
-        {
-            "id": ctx.urls.activity(me.username, new_id()),
-            "type": "Reject",
-            "actor": me.uri,
-            "to": [follower.uri],
-            "object": {
-                "id": follow.uri,
-                "type": "Follow",
-                "actor": follower.uri,
-                "object": me.uri,
-            },
-        },
-        recipients=[follower],
-    )
+        rows = await read_page(session, query, Follow.id, wanted, "cursor")
+    return account_page(request, ctx, rows)
 
 
 async def _answer(request: web.Request, *, accept: bool) -> web.StreamResponse:
@@ -96,8 +62,7 @@ async def _answer(request: web.Request, *, accept: bool) -> web.StreamResponse:
         if accept:
             await actions.accept_follow_request(ctx, session, me, follower)
         else:
-            if not follower.local:
-                await _send_reject(ctx, session, me, follower, pending)
+            await actions.send_reject(ctx, session, me, follower, pending)
             await remove_follow(session, follower.id, me.id)
     async with ctx.sessions() as session:
         return json_response((await relationships_for(session, viewer, [follower_id]))[0])

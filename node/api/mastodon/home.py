@@ -37,8 +37,8 @@ from node.api.mastodon.lists import exclusive_hidden
 from node.api.mastodon.queries import (
     Viewer,
     account_columns,
-    newest_first,
     paged,
+    read_page,
     status_columns,
     status_select,
     unmuted,
@@ -448,8 +448,7 @@ async def core_page(
     building it costs more than running it)."""
     async with ctx.sessions() as session:
         base = feed if feed is not None else feed_query(viewer)
-        query = paged(base, HomeFeedEntry.status_id, wanted)
-        rows = newest_first((await session.execute(query)).mappings().all(), wanted, "s_id")
+        rows = await read_page(session, base, HomeFeedEntry.status_id, wanted, "s_id")
         if len(rows) < wanted.limit and wanted.min_id is None:
             floor = await feed_floor(session, viewer.id, ctx.home_feed_size)
             if floor is not None:

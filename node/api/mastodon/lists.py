@@ -27,14 +27,7 @@ from node.api.mastodon.access import (
 from node.api.mastodon.common import ApiError, ApiRoutes, json_response, link_header, page, params
 from node.api.mastodon.entities import account_entity
 from node.api.mastodon.filtering import apply_filters
-from node.api.mastodon.queries import (
-    Viewer,
-    account_select,
-    newest_first,
-    paged,
-    status_select,
-    unmuted,
-)
+from node.api.mastodon.queries import Viewer, account_select, read_page, status_select, unmuted
 from node.db.engine import AsyncSession
 from node.db.models import Account, Follow, HomeFeedEntry, ListMember, Status, UserList
 from node.ids import new_id
@@ -222,11 +215,7 @@ async def list_accounts(request: web.Request) -> web.StreamResponse:
         if everything:
             rows = list((await session.execute(query.order_by(Account.id.desc()))).mappings())
         else:
-            rows = newest_first(
-                (await session.execute(paged(query, Account.id, wanted))).mappings().all(),
-                wanted,
-                "a_id",
-            )
+            rows = await read_page(session, query, Account.id, wanted, "a_id")
     headers = {} if everything else link_header(request, [row["a_id"] for row in rows])
     return json_response([account_entity(row, ctx) for row in rows], headers=headers)
 
@@ -333,11 +322,7 @@ async def list_timeline(request: web.Request) -> web.StreamResponse:
             )
             .where(unmuted(viewer), list_member_filter(chosen, viewer))
         )
-        rows = newest_first(
-            (await session.execute(paged(query, HomeFeedEntry.status_id, wanted))).mappings().all(),
-            wanted,
-            "s_id",
-        )
+        rows = await read_page(session, query, HomeFeedEntry.status_id, wanted, "s_id")
         entities = await render_statuses(session, ctx, viewer, rows)
         entities = await apply_filters(session, viewer, "home", entities)
     return json_response(entities, headers=link_header(request, [row["s_id"] for row in rows]))

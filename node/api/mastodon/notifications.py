@@ -22,8 +22,7 @@ from node.api.mastodon.queries import (
     ORIGINAL_AUTHOR,
     Viewer,
     account_columns,
-    newest_first,
-    paged,
+    read_page,
     status_columns,
     viewer_flags,
     visible_to,
@@ -107,8 +106,7 @@ async def list_notifications(request: web.Request) -> web.StreamResponse:
         query = query.where(Notification.from_account_id == int(sender))
     ctx = context_of(request)
     async with ctx.sessions() as session:
-        result = await session.execute(paged(query, Notification.id, wanted))
-        rows = newest_first(result.mappings().all(), wanted, "n_id")
+        rows = await read_page(session, query, Notification.id, wanted, "n_id")
         entities = await _render(session, request, rows, viewer)
     return json_response(entities, headers=link_header(request, [row["n_id"] for row in rows]))
 

@@ -17,14 +17,12 @@ from typing import Any
 
 from aiohttp import web
 from multidict import MultiDictProxy
-from sqlalchemy import func, select
 
-from node.api.mastodon.access import account_row, context_of, flag, signed_in
+from node.api.mastodon.access import context_of, credential_json, flag, signed_in
 from node.api.mastodon.common import ApiError, ApiRoutes, json_response
-from node.api.mastodon.entities import credential_account
 from node.api.mastodon.media import read_upload
 from node.appkeys import MEDIA
-from node.db.models import Account, Follow, MediaAttachment
+from node.db.models import Account, MediaAttachment
 from node.services.media import MediaError
 from node.services.profile import MAX_FREE_FIELDS, ProfileChange, ProfileError, change_profile
 
@@ -150,10 +148,4 @@ async def update_credentials(request: web.Request) -> web.StreamResponse:
     for old in replaced:  # committed: the previous pictures are no longer shown
         store.remove(old.file_name, old.preview_name)
     async with ctx.sessions() as session:
-        row = await account_row(session, viewer.id)
-        requests = await session.scalar(
-            select(func.count())
-            .select_from(Follow)
-            .where(Follow.target_account_id == viewer.id, Follow.state == "pending")
-        )
-    return json_response(credential_account(row, ctx, int(requests or 0)))
+        return json_response(await credential_json(session, ctx, viewer.id))

@@ -60,6 +60,8 @@ __all__ = [
     "join_status",
     "newest_first",
     "paged",
+    "public_posts",
+    "read_page",
     "status_by_id",
     "status_columns",
     "status_select",
@@ -251,6 +253,20 @@ def unmuted(viewer: Viewer) -> ColumnElement[bool]:
     )
 
 
+def public_posts(query: Select[Any], viewer: Viewer | None) -> Select[Any]:
+    """*query* kept to the public timelines' posts: public ones (and local-only ones for this
+    node's people), as in Mastodon without boosts and replies to others."""
+    shown = ["public", "local"] if viewer is not None and viewer.local else ["public"]
+    return query.where(
+        Status.visibility.in_(shown),
+        Status.reblog_of_id.is_(None),
+        or_(
+            Status.in_reply_to_account_id.is_(None),
+            Status.in_reply_to_account_id == Status.account_id,
+        ),
+    )
+
+
 def paged(query: Select[Any], column: Any, page: Page) -> Select[Any]:
     """Apply ``max_id``/``since_id``/``min_id``/``limit`` on *column* (C6).
 
@@ -271,6 +287,14 @@ def newest_first(rows: Sequence[Any], page: Page, key: str) -> list[Any]:
     if page.min_id is not None:
         return sorted(rows, key=lambda row: row[key], reverse=True)
     return list(rows)
+
+
+async def read_page(
+    session: AsyncSession, query: Select[Any], column: Any, page: Page, key: str
+) -> list[Any]:
+    """One :func:`paged` page of *query*'s rows (mappings) by *column*, newest first by *key*."""
+    rows = (await session.execute(paged(query, column, page))).mappings().all()
+    return newest_first(rows, page, key)
 
 
 @functools.cache

@@ -11,6 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from node.api.mastodon.access import (
+    account_page,
+    acted_on_status,
     context_of,
     maybe_viewer,
     path_id,
@@ -18,9 +20,8 @@ from node.api.mastodon.access import (
     status_json,
     visible_status,
 )
-from node.api.mastodon.common import ApiError, ApiRoutes, json_response, link_header, page
-from node.api.mastodon.entities import account_entity
-from node.api.mastodon.queries import account_select, newest_first, paged
+from node.api.mastodon.common import ApiError, ApiRoutes, json_response, page
+from node.api.mastodon.queries import account_select, read_page
 from node.db.models import Account, Favourite, Status
 from node.services import actions
 from node.services.actions import ActionError
@@ -34,12 +35,9 @@ async def _react(request: web.Request, scopes: tuple[str, ...], action: str) -> 
     viewer = await signed_in(request, *scopes)
     ctx = context_of(request)
     status_id = path_id(request)
-    answer_id = status_id
     async with ctx.sessions() as session, session.begin():
-        status = await visible_status(session, status_id, viewer)
-        if status.reblog_of_id is not None:  # acting on a boost acts on its original
-            status = await visible_status(session, status.reblog_of_id, viewer)
-            answer_id = status.id
+        status = await acted_on_status(session, status_id, viewer)
+        answer_id = status.id
         me = await session.get(Account, viewer.id)
         assert me is not None  # the token's account
         try:
@@ -105,12 +103,8 @@ async def _who(
     async with ctx.sessions() as session:
         status = await visible_status(session, path_id(request), viewer)
         query = account_select(cursor.label("cursor")).join(cursor.class_, actor == Account.id)
-        query = paged(query.where(target == status.id), cursor, wanted)
-        rows = newest_first((await session.execute(query)).mappings().all(), wanted, "cursor")
-    return json_response(
-        [account_entity(row, ctx) for row in rows],
-        headers=link_header(request, [row["cursor"] for row in rows]),
-    )  # fmt: skip
+        rows = await read_page(session, query.where(target == status.id), cursor, wanted, "cursor")
+    return account_page(request, ctx, rows)
 
 
 @routes.get("/api/v1/statuses/{id}/favourited_by")

@@ -50,7 +50,6 @@ from node.services.scheduling import PostParams
 from node.services.statuses import (
     VISIBILITIES,
     PostError,
-    delete_local_status,
     edit_local_status,
     post_status,
 )
@@ -276,12 +275,7 @@ async def delete_status(request: web.Request) -> web.StreamResponse:
         entity["text"] = status.text
         me = await session.get(Account, viewer.id)
         assert me is not None
-        if status.reblog_of_id is not None:
-            original = await session.get(Status, status.reblog_of_id)
-            assert original is not None  # a boost is deleted with its original
-            await actions.unreblog(ctx, session, me, original)
-        else:
-            await delete_local_status(ctx, session, me, status)
+        await actions.delete_own_status(ctx, session, me, status)
     return json_response(entity)
 
 

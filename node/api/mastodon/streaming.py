@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from sqlalchemy.exc import SQLAlchemyError
 
+from node.api.event_stream import serve_events
 from node.api.mastodon.access import context_of
 from node.api.mastodon.channels import Channel, Message, channel, render
 from node.api.mastodon.common import ApiError, ApiRoutes
@@ -26,7 +27,7 @@ from node.api.mastodon.queries import Viewer
 from node.appkeys import STREAMS
 from node.auth.tokens import Grant, authenticate
 from node.services.context import NodeContext
-from node.services.streams import Listener, relay, stop_tasks
+from node.services.streams import Listener, stop_tasks
 
 __all__ = ["HEARTBEAT_SECONDS", "routes"]
 
@@ -159,37 +160,21 @@ async def server_sent_events(request: web.Request) -> web.StreamResponse:
     grant, viewer = await _grant(request, _secret(request)[0])
     chan = _allowed(grant, channel(name, request.query.get("tag"), request.query.get("list")))
     chan = await _owned(request, viewer, chan)
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-store",
-            "X-Accel-Buffering": "no",
-        }
-    )
-    await response.prepare(request)
-    await response.write(b":)\n\n")
-    bus = request.app[STREAMS]
     ctx = context_of(request)
-    listener = bus.listen(grant.token_id)
+    return await serve_events(
+        request,
+        opening=b":)\n\n",
+        token_id=grant.token_id,
+        batch=lambda listener: _messages(ctx, viewer, {chan}, listener),
+        frame=_event,
+        heartbeat_seconds=HEARTBEAT_SECONDS,
+    )
 
-    async def send(message: Message) -> None:
-        data = message.payload.replace("\n", "\ndata: ")
-        await response.write(f"event: {message.event}\ndata: {data}\n\n".encode())
 
-    async def heartbeat() -> None:
-        await response.write(b":thump\n\n")
-
-    try:
-        await relay(
-            listener,
-            lambda: _messages(ctx, viewer, {chan}, listener),
-            send,
-            heartbeat,
-            HEARTBEAT_SECONDS,
-        )
-    finally:
-        bus.forget(listener)
-    return response
+def _event(message: Message) -> bytes:
+    """One ``event:``/``data:`` pair; a payload's line breaks continue as more ``data:`` lines."""
+    data = message.payload.replace("\n", "\ndata: ")
+    return f"event: {message.event}\ndata: {data}\n\n".encode()
 
 
 async def _owned(request: web.Request, viewer: Viewer, chan: Channel) -> Channel:

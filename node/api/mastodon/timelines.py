@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import Select, false, or_
+from sqlalchemy import Select, false
 
 from node.api.mastodon.access import context_of, flag, maybe_viewer, render_statuses
 from node.api.mastodon.common import ApiRoutes, json_response, link_header, page
 from node.api.mastodon.filtering import apply_filters
 from node.api.mastodon.home import home_timeline
-from node.api.mastodon.queries import Viewer, newest_first, paged, status_select, unmuted
+from node.api.mastodon.queries import Viewer, public_posts, read_page, status_select, unmuted
 from node.db.models import Status, StatusTag, Tag
 from node.services.text import normalise_tag
 
@@ -36,8 +36,7 @@ async def _respond(
     wanted = page(request)
     ctx = context_of(request)
     async with ctx.sessions() as session:
-        query = paged(query, column, wanted)
-        rows = newest_first((await session.execute(query)).mappings().all(), wanted, "s_id")
+        rows = await read_page(session, query, column, wanted, "s_id")
         entities = await render_statuses(session, ctx, viewer, rows)
         entities = await apply_filters(session, viewer, context, entities)
     return json_response(entities, headers=link_header(request, [row["s_id"] for row in rows]))
@@ -48,17 +47,9 @@ def _public(query: Select[Any], request: web.Request, viewer: Viewer | None) -> 
 
     As in Mastodon, boosts and replies to others stay out of the public timelines.
     """
-    shown = ["public", "local"] if viewer is not None and viewer.local else ["public"]
     if viewer is not None:  # as Mastodon, muted people stay out of the public timelines too
         query = query.where(unmuted(viewer))
-    query = query.where(
-        Status.visibility.in_(shown),
-        Status.reblog_of_id.is_(None),
-        or_(
-            Status.in_reply_to_account_id.is_(None),
-            Status.in_reply_to_account_id == Status.account_id,
-        ),
-    )
+    query = public_posts(query, viewer)
     local = flag(request.query.get("local"), "local")
     remote = flag(request.query.get("remote"), "remote")
     if local and remote:
