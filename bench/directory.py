@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import itertools
 import json
 import random
@@ -581,11 +582,22 @@ async def run(people: int, queries: int, sparql: int, folder: Path) -> None:
     rows = 0
     joined_times: list[float] = []
     joined_cpu: list[float] = []
+    # Collections of this (the node's) process during the timed natural queries.
+    collections: list[int] = []
+    timing = False
+
+    def count_collections(phase: str, info: dict[str, int]) -> None:
+        if timing and phase == "start":
+            collections.append(info["generation"])
+
+    gc.callbacks.append(count_collections)
     for _ in range(sparql):
         topic, place = rng.choice(TOPICS), rng.choice(LOCATIONS)
+        timing = True
         t0 = time.perf_counter()
         answer = await pool.run(natural_query(topic, place), "json")
         sparql_times.append(time.perf_counter() - t0)
+        timing = False
         sparql_cpu.append(answer.cpu_seconds)
         people_found = {
             b["person"]["value"] for b in json.loads(answer.body)["results"]["bindings"]
@@ -607,6 +619,7 @@ async def run(people: int, queries: int, sparql: int, folder: Path) -> None:
             "location", place
         )
         disagree += len(matching) != answered
+    gc.callbacks.remove(count_collections)
     worker_rss = max((_rss_mb(w.process.pid) for w in pool._idle), default=0.0)
     await pool.close()
     rss = _rss_mb()
@@ -655,6 +668,11 @@ async def run(people: int, queries: int, sparql: int, folder: Path) -> None:
                     f"SPARQL expertise × location, {sparql:,} queries",
                     f"p50 {statistics.median(sparql_times) * 1000:.2f} ms · p99 {_percentile(sparql_times, 0.99) * 1000:.2f} ms ({rows / sparql:.1f} rows)",
                     "p99 < 20 ms",
+                ],
+                [
+                    "SPARQL, garbage collections in the node during those queries",
+                    f"{len(collections)} (oldest generation: {collections.count(2)})",
+                    "",
                 ],
                 [
                     "SPARQL, the worker's CPU per query",
