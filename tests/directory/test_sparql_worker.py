@@ -169,3 +169,22 @@ def test_random_graphs_and_limits_give_the_same_answers() -> None:
             limit = rng.randrange(0, 45)
             for fmt in ("json", "csv"):
                 _same(store, query, fmt, limit)
+
+
+def test_typed_literals_of_any_lexical_form_read_back_the_same() -> None:
+    """TSV writes some numbers and booleans bare (``1``, ``1.5``, ``true``): every datatype
+    with valid, odd and invalid lexical forms, and odd IRIs and tags, come back unchanged."""
+    store = ox.Store()
+    forms = ["+5", "5.", ".5", "1e5", "NaN", "INF", "-INF", "abc", "01", " 7 ", "-.5e-3", "true"]
+    kinds = ["integer", "decimal", "double", "float", "boolean", "int", "string", "dateTime"]
+    triples = " ".join(
+        f"ex:s ex:p {_literal_sparql(form)}^^<{XSD}{kind}> ." for form in forms for kind in kinds
+    )
+    store.update(
+        P + "INSERT DATA { " + triples + ' ex:s ex:p "x"@en-Latn-NL, "y"^^<http://e/a%20b>, '
+        '<http://e/ü?q=1#f>, "\\u0001\\u001f\\u007f\\ufeff" . }'
+    )
+    query = P + "SELECT ?s ?o WHERE { ?s ?p ?o } ORDER BY ?o"
+    _same(store, query, "csv", 10_000)
+    _, body, _ = _same(store, query, "json", 10_000)
+    assert len(json.loads(body)["results"]["bindings"]) > 80
