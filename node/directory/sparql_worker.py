@@ -20,6 +20,7 @@ import json
 import struct
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, BinaryIO, cast
 
 import pyoxigraph as ox
@@ -29,6 +30,9 @@ from node.directory.sparql_rewrite import hash_join_form
 from node.heap import settle_heap
 
 __all__ = ["answer", "answer_in_python", "main", "read_frame", "write_frame"]
+
+#: (content type, body, whether the answer was cut at the limit)
+Answer = tuple[str, bytes, bool]
 
 _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 _RDF_LANG = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
@@ -227,10 +231,17 @@ def _graph(triples: list[Any], fmt: str) -> tuple[str, bytes]:
     return "application/n-triples", ntriples or b""
 
 
-def main() -> None:
-    """Serve requests on stdin/stdout until stdin closes."""
+def main(
+    write: Callable[[ox.Store, str, str, int], Answer] = answer, *, settle: bool = True
+) -> None:
+    """Serve requests on stdin/stdout until stdin closes.
+
+    *write* and *settle* are for ``bench.directory``'s before-and-after only: the node's
+    workers run with the defaults.
+    """
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    settle_heap()  # the imports' heap out of the collector's way, as `kantine serve` does
+    if settle:
+        settle_heap()  # the imports' heap out of the collector's way, as `kantine serve` does
     store: ox.Store | None = None
     opened = ""
     while (frame := read_frame(stdin)) is not None:
@@ -243,7 +254,7 @@ def main() -> None:
                 store = None
                 store = ox.Store.read_only(request["snapshot"])
                 opened = request["snapshot"]
-            content_type, body, truncated = answer(
+            content_type, body, truncated = write(
                 store, request["query"], request["format"], int(request["limit"])
             )
             header = {
