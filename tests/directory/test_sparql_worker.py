@@ -67,6 +67,8 @@ QUERIES = [
     P + "SELECT ?x WHERE { ?s ex:text ?o }",  # one unbound variable: empty lines in TSV
     P + "SELECT ?x ?y WHERE { ?s ex:text ?o }",
     "SELECT * WHERE { }",  # no variable at all, one row
+    "SELECT * WHERE { FILTER(false) }",  # no variable, no row
+    "SELECT * WHERE { VALUES ?x { 1 2 } }",
     P + "SELECT ?s WHERE { ?s ex:nothing ?o }",  # no row
     P + "SELECT ?b ?t WHERE { ex:s0 ex:link ?b . ?b ex:text ?t }",
     P + "SELECT DISTINCT ?p WHERE { ?s ?p ?o } ORDER BY DESC(?p)",
