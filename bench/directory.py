@@ -14,6 +14,8 @@ directory's own code paths, in this process:
   department and location filters), per-query latency;
 - SPARQL: "people with expertise X in location Y" through the endpoint's worker pool
   (a separate process, as ``/sparql`` runs it), per-query latency and the worker's CPU;
+  the same questions, alternating, through a worker as it was before Oxigraph wrote its
+  answers (``bench/sparql_before.py``: before and after in one run, answers compared);
   the same question through the search facets, with the answers compared;
 - RSS of this process and of the SPARQL worker.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import itertools
 import json
 import random
@@ -40,7 +43,7 @@ from typing import Any
 
 from bench.report import machine, table
 from node.directory.service import Directory
-from node.directory.sparql import SparqlPool
+from node.directory.sparql import SparqlPool, _Worker
 from node.federation.person import PERSON_TERMS
 
 __all__ = ["generate", "main"]
@@ -472,6 +475,21 @@ def joined_query(topic: str, place: str) -> str:
     )
 
 
+class _BeforePool(SparqlPool):
+    """The endpoint's pool with the worker as it was before Oxigraph wrote the answers
+    (``bench/sparql_before.py``): the before-and-after in one run."""
+
+    async def _spawn(self) -> _Worker:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.sparql_before",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return _Worker(process)
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -578,18 +596,46 @@ async def run(people: int, queries: int, sparql: int, folder: Path) -> None:
     sparql_cpu: list[float] = []
     facet_cpu: list[float] = []
     disagree = 0
+    changed = 0
     rows = 0
     joined_times: list[float] = []
     joined_cpu: list[float] = []
-    for _ in range(sparql):
+    # Collections of this (the node's) process during the timed natural queries.
+    collections: list[int] = []
+    timing = False
+
+    def count_collections(phase: str, info: dict[str, int]) -> None:
+        if timing and phase == "start":
+            collections.append(info["generation"])
+
+    before = _BeforePool(directory.graph, folder / "snapshots-before", workers=1, timeout=30)
+    await before.start()
+    before_times: list[float] = []
+    before_cpu: list[float] = []
+
+    async def ask_before(topic: str, place: str) -> bytes:
+        t0 = time.perf_counter()
+        answer = await before.run(natural_query(topic, place), "json")
+        before_times.append(time.perf_counter() - t0)
+        before_cpu.append(answer.cpu_seconds)
+        return answer.body
+
+    gc.callbacks.append(count_collections)
+    for i in range(sparql):
         topic, place = rng.choice(TOPICS), rng.choice(LOCATIONS)
+        if i % 2:  # which of the two goes first alternates
+            before_body = await ask_before(topic, place)
+        timing = True
         t0 = time.perf_counter()
         answer = await pool.run(natural_query(topic, place), "json")
         sparql_times.append(time.perf_counter() - t0)
+        timing = False
         sparql_cpu.append(answer.cpu_seconds)
-        people_found = {
-            b["person"]["value"] for b in json.loads(answer.body)["results"]["bindings"]
-        }
+        if not i % 2:
+            before_body = await ask_before(topic, place)
+        body = json.loads(answer.body)
+        changed += body != json.loads(before_body)  # the same document, rows in order
+        people_found = {b["person"]["value"] for b in body["results"]["bindings"]}
         answered = len(people_found)
         rows += answered
         t0 = time.perf_counter()
@@ -607,8 +653,11 @@ async def run(people: int, queries: int, sparql: int, folder: Path) -> None:
             "location", place
         )
         disagree += len(matching) != answered
+    gc.callbacks.remove(count_collections)
+    waits = [wall - cpu for wall, cpu in zip(sparql_times, sparql_cpu, strict=True)]
     worker_rss = max((_rss_mb(w.process.pid) for w in pool._idle), default=0.0)
     await pool.close()
+    await before.close()
     rss = _rss_mb()
     directory.close()
 
@@ -657,8 +706,28 @@ async def run(people: int, queries: int, sparql: int, folder: Path) -> None:
                     "p99 < 20 ms",
                 ],
                 [
+                    "SPARQL, wall minus the worker's CPU (node, pipes, waiting for a core)",
+                    f"p50 {statistics.median(waits) * 1000:.2f} ms · p99 {_percentile(waits, 0.99) * 1000:.2f} ms",
+                    "",
+                ],
+                [
+                    "SPARQL, garbage collections in the node during those queries",
+                    f"{len(collections)} (oldest generation: {collections.count(2)})",
+                    "",
+                ],
+                [
                     "SPARQL, the worker's CPU per query",
                     f"p50 {statistics.median(sparql_cpu) * 1000:.2f} ms · p99 {_percentile(sparql_cpu, 0.99) * 1000:.2f} ms",
+                    "",
+                ],
+                [
+                    "SPARQL as before the worker's native writer (bench/sparql_before.py), the same questions alternating",
+                    f"p50 {statistics.median(before_times) * 1000:.2f} ms · p99 {_percentile(before_times, 0.99) * 1000:.2f} ms ({changed} answers differ)",
+                    "",
+                ],
+                [
+                    "SPARQL before, the worker's CPU per query",
+                    f"p50 {statistics.median(before_cpu) * 1000:.2f} ms · p99 {_percentile(before_cpu, 0.99) * 1000:.2f} ms",
                     "",
                 ],
                 [
