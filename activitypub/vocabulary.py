@@ -317,7 +317,7 @@ def check_document(
             kind is dict or kind is list or isinstance(value, Mapping | list | tuple)
         ):
             raise VocabularyError(f"document nested deeper than {max_depth}")
-        if kind is dict or isinstance(value, Mapping):
+        if kind is dict or (kind is not list and isinstance(value, Mapping)):
             for key, item in value.items():  # type: ignore[attr-defined]
                 if type(key) is not str:
                     raise VocabularyError("object key is not a string")
@@ -341,7 +341,7 @@ def as_list(value: object) -> list[object]:
     """``None`` → ``[]``, a scalar or object → ``[value]``, a list → a copy (J6)."""
     if value is None:
         return []
-    if isinstance(value, list | tuple):
+    if type(value) is list or isinstance(value, list | tuple):
         return list(value)
     return [value]
 
@@ -381,11 +381,13 @@ def require_url(value: object, field: str) -> str:
 
 def id_of(value: object, field: str = "id") -> str | None:
     """The id of a bare id, an embedded object or the first entry of a list (J6 ``id_of``)."""
+    if type(value) is str:  # the usual shape, checked first (exact type: no ABC lookup)
+        return require_url(value, field)
     if isinstance(value, list | tuple):
         value = value[0] if value else None
     if value is None:
         return None
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         value = value.get("id")
     return require_url(value, field)
 
@@ -411,6 +413,9 @@ def normalize_hashtag(name: str) -> str:
     Only letters that decompose into an ASCII base plus combining marks are folded,
     so Japanese ``が`` keeps its dakuten (Mastodon's ``HashtagNormalizer`` does the same).
     """
+    if name.isascii():
+        # NFKC and NFKD leave ASCII as it is, and no ASCII letter has a diacritic to fold.
+        return name.strip().lstrip("#").lower()
     text = unicodedata.normalize("NFKC", name.strip().lstrip("#"))
     folded = []
     for ch in text:
