@@ -252,7 +252,7 @@ async def apply_creates(
     if mentions:
         await session.execute(insert(cast(Table, Mention.__table__)), mentions)
     await link_tags(session, links, tags)
-    await session.execute(link_children([row["uri"] for row in rows]))
+    await link_children(session, [row["uri"] for row in rows])
     if fanned:
         await _fan_out(session, fanned)
         for row in rows:

@@ -9,7 +9,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Exists, Table, Update, exists, insert, or_, select, union_all, update
+from sqlalchemy import Exists, Table, exists, insert, or_, select, union_all, update
 from sqlalchemy.orm import aliased
 
 from activitypub.addressing import classify
@@ -191,16 +191,26 @@ def tag_names(note: Object) -> list[str]:
     return [h.name[:100] for h in note.hashtags[:_MAX_TAGS] if h.name]
 
 
-def link_children(uris: Collection[str]) -> Update:
+async def link_children(session: AsyncSession, uris: Collection[str]) -> None:
     """Replies that arrived before their parent (thread backfill walks upwards) get linked.
 
-    One UPDATE for any number of new posts; the parent is found by a correlated subquery,
-    so a post nobody answered yet costs an index probe on ``in_reply_to_uri`` only.
+    The replies are found by an index probe on ``in_reply_to_uri`` and then updated by id,
+    so a post nobody answered yet costs that probe only. (One UPDATE with both conditions
+    let SQLite's planner take the index on ``in_reply_to_id`` for ``IS NULL`` instead: a
+    scan of every top-level post, for each batch of new posts.)
     """
+    if not uris:
+        return
+    found = await session.execute(
+        select(Status.id, Status.in_reply_to_id).where(Status.in_reply_to_uri.in_(uris))
+    )
+    early = [status_id for status_id, parent_id in found if parent_id is None]
+    if not early:
+        return
     parent = aliased(Status)
-    return (
+    await session.execute(
         update(Status)
-        .where(Status.in_reply_to_uri.in_(uris), Status.in_reply_to_id.is_(None))
+        .where(Status.id.in_(early))
         .values(
             in_reply_to_id=select(parent.id)
             .where(parent.uri == Status.in_reply_to_uri)
@@ -258,7 +268,7 @@ async def store_note(
             .where(Status.id == parent.id)
             .values(replies_count=Status.replies_count + 1)
         )
-    await session.execute(link_children([note.id]))
+    await link_children(session, [note.id])
     status = Status(**row)
     record(session, "update", status.id)
     if fan:
