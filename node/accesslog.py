@@ -2,9 +2,9 @@
 
 A busy inbox answers a thousand and more peers' POSTs a second. One access-log line each
 (aiohttp's formatting, a log record, a write to stderr) cost ~25–30 µs, about as much as
-storing the activity. The inbox already logs one INFO line per stored group ("inbox
-stored N activities") and one per refused activity with its reason, so its successful
-POSTs are logged at DEBUG only. Everything else, including every inbox answer of 300 or
+storing the activity. The inbox already logs at INFO how many it stored (one line a
+second at most: "inbox stored N activities … in M commits") and each refused activity
+with its reason, so its successful POSTs are logged at DEBUG only. Everything else, including every inbox answer of 300 or
 more, is logged as aiohttp logs it.
 """
 
