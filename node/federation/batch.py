@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, insert, or_, select
+from sqlalchemy import Connection, Table, and_, insert, or_, select
 
 from activitypub.vocabulary import Activity, Object
 from node.db.engine import AsyncSession
+from node.db.hop import in_one_hop
 from node.db.models import (
     Account,
     Block,
@@ -44,7 +45,7 @@ from node.ids import new_id
 from node.services.context import NodeContext
 from node.services.conversations import track_direct
 from node.services.events import record
-from node.services.feeds import due_for_trim, trim_feeds
+from node.services.feeds import due_for_trim, trim_now
 from node.services.graph import insert_ignore
 from node.services.media import remote_media_rows
 from node.services.tags import TagIds, link_tags
@@ -255,9 +256,13 @@ async def apply_creates(
     await link_children(session, [row["uri"] for row in rows])
     if fanned:
         await _fan_out(session, fanned)
-        for row in rows:
-            if row["id"] in fanned and due_for_trim(row["id"], ctx.home_feed_size):
-                await trim_feeds(session, row["account_id"], ctx.home_feed_size)
+        reached = set(fanned)
+        due = {
+            row["account_id"]
+            for row in rows
+            if row["id"] in reached and due_for_trim(row["id"], ctx.home_feed_size)
+        }
+        await _trim(session, due, ctx.home_feed_size)
     if owners:
         await session.execute(insert_ignore(session, HomeFeedEntry), owners)
         await track_direct(session, [row["id"] for row in rows if row["visibility"] == "direct"])
@@ -268,6 +273,22 @@ async def apply_creates(
     for notice in notifications:
         record(session, "notification", notice["id"])
     return outcomes
+
+
+async def _trim(session: AsyncSession, author_ids: set[int], keep: int) -> None:
+    """Trim every feed the due posts reached (their authors' and their accepted followers'),
+    as ``trim_feeds`` would for each author, in one hop and three statements for the batch."""
+    if author_ids and keep > 0:
+        await in_one_hop(session, _trim_now, sorted(author_ids), keep)
+
+
+def _trim_now(connection: Connection, author_ids: list[int], keep: int) -> int:
+    followers = connection.scalars(
+        select(Follow.account_id)
+        .distinct()
+        .where(Follow.target_account_id.in_(author_ids), Follow.state == "accepted")
+    )
+    return trim_now(connection, author_ids[0], keep, readers=[*followers, *author_ids])
 
 
 async def _fan_out(session: AsyncSession, status_ids: list[int]) -> None:
