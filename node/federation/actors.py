@@ -226,6 +226,15 @@ class ActorResolver:
         return future
 
     async def _load_keys(self) -> None:
+        try:
+            await self._load_wanted()
+        finally:
+            # Cancelled (the app stops): no request may wait on a key nobody will look up.
+            for future in self._wanted.values():
+                future.cancel()
+            self._wanted.clear()
+
+    async def _load_wanted(self) -> None:
         while self._wanted:
             batch = dict(itertools.islice(self._wanted.items(), _KEYS_PER_QUERY))
             try:
