@@ -348,24 +348,22 @@ def as_list(value: object) -> list[object]:
 
 # Scheme, then no whitespace or control characters anywhere: one C-level scan instead of a
 # Python loop per character (this runs for every id and recipient of every activity).
-_HTTP_URL = re.compile(
-    r"(?i:https?)://[^\s\x00-\x1f\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+\Z"
-)
-
-
-_AUTHORITY_END = re.compile(r"[/?#]")
+_NOT_SPACE = r"[^\s\x00-\x1f\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+#: ``(?=…)``: at least one character after the scheme; group 1 is the authority.
+_HTTP_URL = re.compile(rf"(?i:https?)://(?={_NOT_SPACE}])({_NOT_SPACE}/?#]*){_NOT_SPACE}]*\Z")
 
 
 def is_http_url(value: str) -> bool:
     """An absolute http(s) URL with a host, no whitespace or controls, of sane length."""
-    if len(value) > MAX_URL_CHARS or not _HTTP_URL.match(value):
+    if len(value) > MAX_URL_CHARS:
+        return False
+    match = _HTTP_URL.match(value)
+    if match is None:
         return False
     # urlsplit's netloc, its checks and the hostname depend on the scheme and the netloc
     # only (the regex leaves nothing for urlsplit to strip), so ``scheme://netloc`` gives
     # the same answer as the whole URL; the authorities of an inbox's traffic recur.
-    start = value.index("://") + 3
-    end = _AUTHORITY_END.search(value, start)
-    return _has_host(value if end is None else value[: end.start()])
+    return _has_host(value[: match.end(1)])
 
 
 @functools.lru_cache(maxsize=1024)
