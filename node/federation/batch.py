@@ -13,12 +13,26 @@ handlers.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, insert, or_, select
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Insert,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    insert,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from activitypub.vocabulary import Activity, Object
 from node.db.engine import AsyncSession
@@ -92,24 +106,13 @@ class _Post:
 
 
 async def _authors(session: AsyncSession, uris: set[str]) -> dict[str, _Author]:
-    rows = await session.execute(
-        select(Account.uri, Account.id, Account.followers_url).where(Account.uri.in_(uris))
-    )
+    rows = await session.execute(_authors_query(), {"uris": list(uris)})
     return {uri: _Author(account_id, followers) for uri, account_id, followers in rows}
 
 
 async def _followed(session: AsyncSession, author_ids: set[int]) -> set[int]:
     """The authors some local account follows, with the follow accepted (SECURITY.md row 10)."""
-    rows = await session.execute(
-        select(Follow.target_account_id)
-        .distinct()
-        .join(Account, Account.id == Follow.account_id)
-        .where(
-            Follow.target_account_id.in_(author_ids),
-            Follow.state == "accepted",
-            Account.local.is_(True),
-        )
-    )
+    rows = await session.execute(_followed_query(), {"ids": list(author_ids)})
     return set(rows.scalars())
 
 
@@ -118,11 +121,8 @@ async def _mentionable(session: AsyncSession, hrefs: set[str]) -> dict[str, list
     by_href: dict[str, list[_Mentioned]] = {}
     if not hrefs:
         return by_href
-    rows = await session.execute(
-        select(Account.id, Account.uri, Account.url, Account.local).where(
-            or_(Account.uri.in_(hrefs), Account.url.in_(hrefs))
-        )
-    )
+    listed = list(hrefs)
+    rows = await session.execute(_mentionable_query(), {"uris": listed, "urls": listed})
     for account_id, uri, url, local in rows:
         found = _Mentioned(account_id, local)
         for key in {uri, url or uri} & hrefs:
@@ -136,12 +136,8 @@ async def _blocked(session: AsyncSession, pairs: set[tuple[int, int]]) -> set[tu
         return set()
     recipients, senders = {r for r, _ in pairs}, {s for _, s in pairs}
     rows = await session.execute(
-        select(Block.account_id, Block.target_account_id).where(
-            or_(
-                and_(Block.account_id.in_(recipients), Block.target_account_id.in_(senders)),
-                and_(Block.account_id.in_(senders), Block.target_account_id.in_(recipients)),
-            )
-        )
+        _blocked_query(),
+        {"r1": list(recipients), "s1": list(senders), "r2": list(recipients), "s2": list(senders)},
     )
     found = {(a, b) for a, b in rows}
     return {(r, s) for r, s in pairs if (r, s) in found or (s, r) in found}
@@ -293,16 +289,69 @@ def _trim_now(connection: Connection, author_ids: list[int], keep: int) -> int:
 
 async def _fan_out(session: AsyncSession, status_ids: list[int]) -> None:
     """Home feeds of the local accepted followers of each post's author (SECURITY.md row 10)."""
+    statement = _fan_out_statement(session.get_bind().dialect.name)
+    await session.execute(statement, {"ids": status_ids})
+
+
+# The statements of a batch, built once per process: building them per batch (ORM
+# attributes, coercion of every IN value) cost more than running them.
+
+
+def _in(name: str) -> BindParameter[Any]:
+    return bindparam(name, expanding=True)
+
+
+@functools.cache
+def _authors_query() -> Select[str, int, str | None]:
+    return select(Account.uri, Account.id, Account.followers_url).where(
+        Account.uri.in_(_in("uris"))
+    )
+
+
+@functools.cache
+def _followed_query() -> Select[Any]:
+    return (
+        select(Follow.target_account_id)
+        .distinct()
+        .join(Account, Account.id == Follow.account_id)
+        .where(
+            Follow.target_account_id.in_(_in("ids")),
+            Follow.state == "accepted",
+            Account.local.is_(True),
+        )
+    )
+
+
+@functools.cache
+def _mentionable_query() -> Select[int, str, str | None, bool]:
+    return select(Account.id, Account.uri, Account.url, Account.local).where(
+        or_(Account.uri.in_(_in("uris")), Account.url.in_(_in("urls")))
+    )
+
+
+@functools.cache
+def _blocked_query() -> Select[int, int]:
+    return select(Block.account_id, Block.target_account_id).where(
+        or_(
+            and_(Block.account_id.in_(_in("r1")), Block.target_account_id.in_(_in("s1"))),
+            and_(Block.account_id.in_(_in("s2")), Block.target_account_id.in_(_in("r2"))),
+        )
+    )
+
+
+@functools.cache
+def _fan_out_statement(dialect: str) -> Insert:
     followers = (
         select(Follow.account_id, Status.id)
         .join(Status, Status.account_id == Follow.target_account_id)
         .join(Account, Account.id == Follow.account_id)
         .where(
-            Status.id.in_(status_ids),
+            Status.id.in_(_in("ids")),
             Follow.state == "accepted",
             Account.local.is_(True),
         )
     )
-    await session.execute(
-        insert_ignore(session, HomeFeedEntry).from_select(["account_id", "status_id"], followers)
-    )
+    # The table, not the model: an ORM insert given parameters would be a bulk insert.
+    feed = cast(Table, HomeFeedEntry.__table__)
+    insert_into = (pg_insert if dialect == "postgresql" else sqlite_insert)(feed)
+    return insert_into.on_conflict_do_nothing().from_select(["account_id", "status_id"], followers)

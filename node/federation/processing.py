@@ -39,6 +39,24 @@ _MAX_ATTEMPTS = 8
 _PARSED_KEPT = 2048
 
 
+_TABLE = cast(Table, InboxItem.__table__)
+#: Statements of every batch, built once (``_claim_statement`` too).
+_DONE = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("b_id"))
+    .values(
+        state="done",
+        applied_at=bindparam("b_at", type_=_TABLE.c.applied_at.type),
+        locked_until=None,
+        error=bindparam("b_note"),
+    )
+)
+_OURS = select(InboxItem.id, InboxItem.state).where(
+    InboxItem.id.in_(bindparam("ids", expanding=True))
+)
+_OURS_FOR_UPDATE = _OURS.with_for_update()
+
+
 def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 2**attempts, 6 * 3600))
 
@@ -257,24 +275,18 @@ class InboxProcessor:
         """Mark every applied row done with its outcome: one executemany, one round trip."""
         if not settled:
             return
-        table = cast(Table, InboxItem.__table__)
+        now = self._clock()
         await session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .values(
-                state="done", applied_at=self._clock(), locked_until=None, error=bindparam("b_note")
-            ),
-            [{"b_id": item.id, "b_note": outcome[:2000]} for item, outcome in settled],
+            _DONE, [{"b_id": item.id, "b_note": o[:2000], "b_at": now} for item, o in settled]
         )
 
     async def _still_ours(self, session: AsyncSession, ids: list[int]) -> set[int]:
         # Another worker may have taken rows over after our lease ran out. The rows are
         # found by id and their state checked here: with ``state`` in the WHERE clause,
         # SQLite's planner scanned every pending row through the state index instead.
-        query = select(InboxItem.id, InboxItem.state).where(InboxItem.id.in_(ids))
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        return {row_id for row_id, state in await session.execute(query) if state == "pending"}
+        query = _OURS_FOR_UPDATE if session.get_bind().dialect.name == "postgresql" else _OURS
+        rows = await session.execute(query, {"ids": ids})
+        return {row_id for row_id, state in rows if state == "pending"}
 
     async def _mark(self, session: AsyncSession, item: Claimed, state: str, note: str) -> None:
         await session.execute(

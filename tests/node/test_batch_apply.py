@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, select
 
 from node.db.models import Account, HomeFeedEntry, InboxItem, Notification, Status, Tag
@@ -63,7 +64,9 @@ async def _state(
     return statuses, feeds, notes
 
 
-async def test_one_batch_keeps_relevance_visibility_and_blocks(make_node: NodeFactory) -> None:
+async def test_one_batch_keeps_relevance_visibility_and_blocks(
+    make_node: NodeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     node = await make_node("finance", "127.0.0.2", allow=("127.0.0.4",))
     alice, _ = await node.user("alice")
     bob, _ = await node.user("bob")
@@ -125,6 +128,8 @@ async def test_one_batch_keeps_relevance_visibility_and_blocks(make_node: NodeFa
             if error is not None
         }
     assert tags == ["finance"]
+    # Set-wise: the batch never fell back to one activity at a time (same outcomes, slower).
+    assert "applying one at a time" not in caplog.text
     assert outcomes == {
         "stored",
         "ignored: not related to anyone here",
@@ -223,7 +228,9 @@ async def test_a_block_hides_notifications_from_reactions_and_replies(
     assert replies.replies_count == 2  # the reply itself is stored; only the notice is hidden
 
 
-async def test_one_batch_trims_the_feeds_its_posts_reached(make_node: NodeFactory) -> None:
+async def test_one_batch_trims_the_feeds_its_posts_reached(
+    make_node: NodeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     """``node.home_feed_size = 5`` (every post trims): twelve posts of two followed authors
     in one batch leave alice's and bob's feeds at their five newest entries each."""
     node = await make_node(
@@ -253,3 +260,4 @@ async def test_one_batch_trims_the_feeds_its_posts_reached(make_node: NodeFactor
     newest_dave = sorted(by_author[dave.id])[-5:]
     assert {s for a, s in feeds if a == alice.id} == set(newest_all)
     assert {s for a, s in feeds if a == bob.id} == set(newest_dave)
+    assert "applying one at a time" not in caplog.text
