@@ -80,7 +80,7 @@ def _text(doc: Mapping[str, Any], field: str, limit: int = MAX_NAME_CHARS) -> st
     value = doc.get(field)
     if value is None:
         mapped = doc.get(field + "Map")
-        if isinstance(mapped, Mapping):
+        if mapped is not None and isinstance(mapped, Mapping):
             value = next((v for v in mapped.values() if isinstance(v, str)), None)
     if value is None:
         return None
@@ -96,6 +96,9 @@ _KNOWN_TYPES = ACTIVITY_TYPES | ACTOR_TYPES | COLLECTION_TYPES | MEDIA_TYPES
 
 def _type(doc: Mapping[str, Any]) -> str:
     """The type name; a list picks its first known entry (J7), ``as:`` prefixes dropped."""
+    kind = doc.get("type")
+    if type(kind) is str and 0 < len(kind) <= 256 and not kind.startswith(_AS_PREFIXES):
+        return kind  # one plain name, the usual shape: what the general case gives for it
     names = [t for t in as_list(doc.get("type")) if isinstance(t, str) and 0 < len(t) <= 256]
     names = [next((t[len(p) :] for p in _AS_PREFIXES if t.startswith(p)), t) for t in names]
     if not names:
@@ -105,9 +108,12 @@ def _type(doc: Mapping[str, Any]) -> str:
 
 def _audience(doc: Mapping[str, Any], field: str) -> tuple[str, ...]:
     """Recipient ids; every Public spelling becomes :data:`PUBLIC` (AP §5.6, J6)."""
+    value = doc.get(field)
+    if value is None:
+        return ()
     ids: list[str] = []
-    for item in as_list(doc.get(field)):
-        if isinstance(item, Mapping):
+    for item in as_list(value):
+        if type(item) is not str and (type(item) is dict or isinstance(item, Mapping)):
             item = item.get("id")
         if isinstance(item, str) and is_public(item):
             ids.append(PUBLIC)
@@ -161,7 +167,7 @@ def _tags(value: object) -> tuple[Tag, ...]:
         raise VocabularyError(f"tag: more than {MAX_TAGS} entries")
     tags: list[Tag] = []
     for entry in entries:
-        if not isinstance(entry, Mapping):
+        if type(entry) is not dict and not isinstance(entry, Mapping):
             continue
         kind, name, href = entry.get("type"), entry.get("name"), entry.get("href")
         href = href if isinstance(href, str) and is_http_url(href) else None
@@ -169,8 +175,8 @@ def _tags(value: object) -> tuple[Tag, ...]:
             continue
         if kind == "Mention" and href is not None:
             tags.append(Mention(href=href, name=name))
-        elif kind == "Hashtag" and normalize_hashtag(name):
-            tags.append(Hashtag(name=normalize_hashtag(name), href=href))
+        elif kind == "Hashtag" and (normalized := normalize_hashtag(name)):
+            tags.append(Hashtag(name=normalized, href=href))
         elif kind == "Emoji":
             icon = entry.get("icon")
             icon_url = pick_url(icon)
@@ -249,7 +255,7 @@ def _embedded(value: object, field: str) -> str | Object | Activity | Actor | No
     """
     if isinstance(value, list | tuple):
         value = value[0] if value else None
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         return id_of(value, field)
     try:
         parsed = _parse_any(value)
@@ -304,7 +310,11 @@ def _parse_object(doc: Mapping[str, Any]) -> Object:
     content, language = _content(doc)
     replies = doc.get("replies")
     parsed_replies: str | Collection | None
-    if isinstance(replies, Mapping) and _type_or_none(replies) in COLLECTION_TYPES:
+    if (
+        replies is not None
+        and isinstance(replies, Mapping)
+        and _type_or_none(replies) in COLLECTION_TYPES
+    ):
         parsed_replies = _parse_collection(replies)
     else:
         parsed_replies = id_of(replies, "replies") if isinstance(replies, str) else None

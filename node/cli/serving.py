@@ -15,6 +15,7 @@ from types import FrameType
 from aiohttp import web
 
 from config import Settings
+from node.accesslog import NodeAccessLogger
 from node.app import create_app
 from node.cli.database import initialise
 from node.cli.errors import EXIT_CONFIG, CommandError, database_errors
@@ -43,7 +44,11 @@ async def _serve(settings: Settings, *, reuse_port: bool) -> int:
     """One web process: the app (with its inbox and delivery workers) on host:port."""
     stop = _stop_event()
     host, port = settings.server.host, settings.server.port
-    runner = web.AppRunner(create_app(settings), shutdown_timeout=_SHUTDOWN_SECONDS)
+    runner = web.AppRunner(
+        create_app(settings),
+        shutdown_timeout=_SHUTDOWN_SECONDS,
+        access_log_class=NodeAccessLogger,  # an inbox's 202s only at DEBUG
+    )
     with database_errors():
         await runner.setup()
     settle_heap()  # the startup heap out of the collector's way: no 100 ms pauses mid-request

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urldefrag
 
 from sqlalchemy import select
+from sqlalchemy.exc import MultipleResultsFound
 
 from activitypub.client import FederationClient, Signer
 from activitypub.errors import ActivityPubError, FetchError, HostNotAllowedError, SignatureError
@@ -146,6 +149,18 @@ async def store_actor(
     return account
 
 
+#: Keys looked up in one query when many miss the cache at once.
+_KEYS_PER_QUERY = 500
+
+
+class _StoredKey(NamedTuple):
+    """What an account row says of a key: its owner's uri and id, and the PEM."""
+
+    uri: str
+    id: int
+    pem: str
+
+
 class ActorResolver:
     """Finds actors and keys; fetches them (signed by the instance actor) when not known."""
 
@@ -167,6 +182,9 @@ class ActorResolver:
         self._cache: OrderedDict[str, KnownKey] = OrderedDict()
         self._cache_size = cache_size
         self._refetched: dict[str, datetime] = {}
+        #: Keys missed in the cache and waiting for their row (see :meth:`_stored_key`).
+        self._wanted: dict[str, asyncio.Future[_StoredKey | None]] = {}
+        self._loader: asyncio.Task[None] | None = None
 
     def _remember(self, known: KnownKey) -> KnownKey:
         self._cache[known.key_id] = known
@@ -186,15 +204,71 @@ class ActorResolver:
         if cached is not None:
             self._cache.move_to_end(key_id)
             return cached
-        async with self._sessions() as session:
-            account = (
-                await session.execute(select(Account).where(Account.public_key_id == key_id))
-            ).scalar_one_or_none()
-        if account is not None and account.public_key_pem:
+        stored = await asyncio.shield(self._stored_key(key_id))
+        if stored is not None and stored.pem:
             return self._remember(
-                KnownKey(key_id, account.uri, account.id, load_public_key(account.public_key_pem))
+                KnownKey(key_id, stored.uri, stored.id, load_public_key(stored.pem))
             )
         return await self._fetch_key(key_id)
+
+    def _stored_key(self, key_id: str) -> asyncio.Future[_StoredKey | None]:
+        """The account row listing *key_id*; keys missed at the same time share one query.
+
+        A node that starts under load (or a burst from many new actors) misses its key
+        cache once per actor; one session and query each cost ~1–3 ms of CPU, an ``IN``
+        query for all of them about as much as one.
+        """
+        future = self._wanted.get(key_id)
+        if future is None:
+            future = self._wanted[key_id] = asyncio.get_running_loop().create_future()
+            if self._loader is None or self._loader.done():
+                self._loader = asyncio.create_task(self._load_keys(), name="key-loader")
+        return future
+
+    async def _load_keys(self) -> None:
+        try:
+            await self._load_wanted()
+        finally:
+            # Cancelled (the app stops): no request may wait on a key nobody will look up.
+            for future in self._wanted.values():
+                future.cancel()
+            self._wanted.clear()
+
+    async def _load_wanted(self) -> None:
+        while self._wanted:
+            batch = dict(itertools.islice(self._wanted.items(), _KEYS_PER_QUERY))
+            try:
+                async with self._sessions() as session:
+                    rows = (
+                        await session.execute(
+                            select(
+                                Account.public_key_id,
+                                Account.uri,
+                                Account.id,
+                                Account.public_key_pem,
+                            ).where(Account.public_key_id.in_(list(batch)))
+                        )
+                    ).all()
+            except Exception as exc:  # every waiter learns it, as from its own query
+                outcome: dict[str, _StoredKey | BaseException | None] = dict.fromkeys(batch, exc)
+            else:
+                outcome = dict.fromkeys(batch)
+                for key_id, uri, account_id, pem in rows:
+                    # Two accounts listing one key: as scalar_one_or_none() refused it.
+                    outcome[key_id] = (
+                        MultipleResultsFound(f"two accounts list key {key_id}")
+                        if outcome[key_id] is not None
+                        else _StoredKey(uri, account_id, pem)
+                    )
+            for key_id, future in batch.items():
+                del self._wanted[key_id]
+                result = outcome[key_id]
+                if future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
 
     async def verified_key(self, signed: SignedRequest) -> KnownKey:
         """The key that verifies *signed*, refetched once if the cached one fails (S14).

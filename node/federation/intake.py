@@ -44,6 +44,9 @@ __all__ = ["InboxWriter"]
 log = logging.getLogger(__name__)
 
 _ID_ATTEMPTS = 3
+#: Stored groups are summed into one INFO line a second at most: a busy inbox commits
+#: hundreds of small groups a second, and a log line costs about as much as a row.
+_LOG_SECONDS = 1.0
 _TABLE: Table = InboxItem.__table__  # type: ignore[assignment]  # Core insert: no ORM work
 _COLUMNS = tuple(column.name for column in _TABLE.columns)
 #: Table and column names come from the model, values always go in as parameters.
@@ -198,6 +201,9 @@ class InboxWriter:
         self._task: asyncio.Task[None] | None = None
         #: Committed groups so far (one transaction each).
         self.commits = 0
+        #: Activities stored, duplicates and commits since the last log line.
+        self._tally = [0, 0, 0]
+        self._tally_timer: asyncio.TimerHandle | None = None
 
     async def write(self, row: Mapping[str, Any]) -> int | None:
         """Store *row*; its id once committed, None if its ``activity_id`` was already there.
@@ -215,7 +221,29 @@ class InboxWriter:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._tally_timer is not None:
+            self._tally_timer.cancel()
+        self._log_tally()
         await self._driver.close()
+
+    def _count(self, stored: int, duplicates: int) -> None:
+        tally = self._tally
+        tally[0] += stored
+        tally[1] += duplicates
+        tally[2] += 1
+        if self._tally_timer is None:
+            self._tally_timer = asyncio.get_running_loop().call_later(_LOG_SECONDS, self._log_tally)
+
+    def _log_tally(self) -> None:
+        self._tally_timer = None
+        (stored, duplicates, commits), self._tally = self._tally, [0, 0, 0]
+        if commits:
+            log.info(
+                "inbox stored %d activities (%d duplicates) in %d commits",
+                stored,
+                duplicates,
+                commits,
+            )
 
     async def _drain(self) -> None:
         while self._waiting:
@@ -232,11 +260,7 @@ class InboxWriter:
                         future.set_exception(exc)
                 continue
             self.commits += 1
-            log.info(
-                "inbox stored %d activities (%d duplicates)",
-                len(inserted),
-                len(group) - len(inserted),
-            )
+            self._count(len(inserted), len(group) - len(inserted))
             claimed: set[str] = set()
             for row, (_, future) in zip(rows, group, strict=True):
                 key = str(row["activity_id"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import logging
@@ -9,7 +10,20 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Exists, Table, Update, exists, insert, or_, select, union_all, update
+from sqlalchemy import (
+    CompoundSelect,
+    Exists,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    exists,
+    insert,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import aliased
 
 from activitypub.addressing import classify
@@ -106,11 +120,18 @@ async def known_uris(session: AsyncSession, uris: Collection[str]) -> set[str]:
     """Which of *uris* are stored posts or tombstones, in one statement (CVE-2024-37903)."""
     if not uris:
         return set()
-    query = union_all(
-        select(Status.uri).where(Status.uri.in_(uris)),
-        select(Tombstone.uri).where(Tombstone.uri.in_(uris)),
+    listed = list(uris)
+    found = await session.execute(_known_query(), {"statuses": listed, "tombstones": listed})
+    return set(found.scalars())
+
+
+@functools.cache
+def _known_query() -> CompoundSelect[str]:
+    """Built once: per call, building it (and coercing every IN value) cost more than it."""
+    return union_all(
+        select(Status.uri).where(Status.uri.in_(bindparam("statuses", expanding=True))),
+        select(Tombstone.uri).where(Tombstone.uri.in_(bindparam("tombstones", expanding=True))),
     )
-    return set((await session.execute(query)).scalars())
 
 
 class Parent(NamedTuple):
@@ -191,16 +212,35 @@ def tag_names(note: Object) -> list[str]:
     return [h.name[:100] for h in note.hashtags[:_MAX_TAGS] if h.name]
 
 
-def link_children(uris: Collection[str]) -> Update:
+async def link_children(session: AsyncSession, uris: Collection[str]) -> None:
     """Replies that arrived before their parent (thread backfill walks upwards) get linked.
 
-    One UPDATE for any number of new posts; the parent is found by a correlated subquery,
-    so a post nobody answered yet costs an index probe on ``in_reply_to_uri`` only.
+    The replies are found by an index probe on ``in_reply_to_uri`` and then updated by id,
+    so a post nobody answered yet costs that probe only. (One UPDATE with both conditions
+    let SQLite's planner take the index on ``in_reply_to_id`` for ``IS NULL`` instead: a
+    scan of every top-level post, for each batch of new posts.)
     """
+    if not uris:
+        return
+    found = await session.execute(_replies_query(), {"uris": list(uris)})
+    early = [status_id for status_id, parent_id in found if parent_id is None]
+    if early:
+        await session.execute(_link_statement(), {"ids": early})
+
+
+@functools.cache
+def _replies_query() -> Select[int, int | None]:
+    return select(Status.id, Status.in_reply_to_id).where(
+        Status.in_reply_to_uri.in_(bindparam("uris", expanding=True))
+    )
+
+
+@functools.cache
+def _link_statement() -> Update:
     parent = aliased(Status)
     return (
         update(Status)
-        .where(Status.in_reply_to_uri.in_(uris), Status.in_reply_to_id.is_(None))
+        .where(Status.id.in_(bindparam("ids", expanding=True)))
         .values(
             in_reply_to_id=select(parent.id)
             .where(parent.uri == Status.in_reply_to_uri)
@@ -258,7 +298,7 @@ async def store_note(
             .where(Status.id == parent.id)
             .values(replies_count=Status.replies_count + 1)
         )
-    await session.execute(link_children([note.id]))
+    await link_children(session, [note.id])
     status = Status(**row)
     record(session, "update", status.id)
     if fan:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, Update, bindparam, select, update
 
 from activitypub.errors import ActivityPubError, FetchError, HostNotAllowedError
 from activitypub.vocabulary import Activity, parse_activity
@@ -37,6 +37,24 @@ log = logging.getLogger(__name__)
 _MAX_ATTEMPTS = 8
 #: Activities parsed on the request path kept for this process's worker (by row id).
 _PARSED_KEPT = 2048
+
+
+_TABLE = cast(Table, InboxItem.__table__)
+#: Statements of every batch, built once (``_claim_statement`` too).
+_DONE = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("b_id"))
+    .values(
+        state="done",
+        applied_at=bindparam("b_at", type_=_TABLE.c.applied_at.type),
+        locked_until=None,
+        error=bindparam("b_note"),
+    )
+)
+_OURS = select(InboxItem.id, InboxItem.state).where(
+    InboxItem.id.in_(bindparam("ids", expanding=True))
+)
+_OURS_FOR_UPDATE = _OURS.with_for_update()
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -66,6 +84,7 @@ class InboxProcessor:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         poll_seconds: float = 1.0,
         budget_seconds: float = 0.05,
+        gather_seconds: float = 0.05,
         handlers: Mapping[str, Handler] | None = None,
     ) -> None:
         self._ctx = ctx
@@ -76,6 +95,8 @@ class InboxProcessor:
         self._clock = clock
         self._poll = poll_seconds
         self._budget = budget_seconds
+        self._gather = gather_seconds
+        self._claims: dict[bool, Update] = {}
         self._tags = TagIds()
         self._event = asyncio.Event()
         #: Activities this process's inbox parsed and stored, by row id: the worker need not
@@ -106,11 +127,22 @@ class InboxProcessor:
                 self._event.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._event.wait(), self._poll)
+            elif done < self._batch:
+                # A part batch: the worker keeps up. Let the next one fill for a moment, as a
+                # batch costs ~15 statements however few rows it holds (at 1,500 activities/s
+                # a batch of 30 spent more on them than on its posts).
+                await asyncio.sleep(self._gather)
 
-    async def _claim(self) -> list[Claimed]:
-        now = self._clock()
-        table = cast(Table, InboxItem.__table__)
-        async with self._ctx.sessions() as session, session.begin():
+    def _claim_statement(self, postgres: bool) -> Update:
+        """Lease the next rows due: built once per dialect (``now`` and ``until`` bound)."""
+        statement = self._claims.get(postgres)
+        if statement is None:
+            table = cast(Table, InboxItem.__table__)
+            now = bindparam("now", type_=InboxItem.next_attempt_at.type)
+            # Due order, which for new rows is arrival order (next_attempt_at is when the row
+            # was stored): SQLite walks the (state, next_attempt_at) index and stops after a
+            # batch. Ordered by id it read every pending row, each with its body, per claim
+            # (18 ms with 3,000 rows waiting).
             due = (
                 select(InboxItem.id)
                 .where(
@@ -118,16 +150,16 @@ class InboxProcessor:
                     InboxItem.next_attempt_at <= now,
                     (InboxItem.locked_until.is_(None)) | (InboxItem.locked_until < now),
                 )
-                .order_by(InboxItem.id)
+                .order_by(InboxItem.next_attempt_at, InboxItem.id)
                 .limit(self._batch)
             )
-            if session.get_bind().dialect.name == "postgresql":
+            if postgres:
                 due = due.with_for_update(skip_locked=True)
             # Core, not ORM objects: a batch is read once and never changed through them.
-            rows = await session.execute(
+            statement = self._claims[postgres] = (
                 update(table)
                 .where(table.c.id.in_(due.scalar_subquery()))
-                .values(locked_until=now + self._lease)
+                .values(locked_until=bindparam("until", type_=table.c.locked_until.type))
                 .returning(
                     table.c.id,
                     table.c.activity_id,
@@ -136,6 +168,16 @@ class InboxProcessor:
                     table.c.attempts,
                 )
             )
+        return statement
+
+    async def _claim(self) -> list[Claimed]:
+        now = self._clock()
+        async with self._ctx.sessions() as session, session.begin():
+            postgres = session.get_bind().dialect.name == "postgresql"
+            rows = await session.execute(
+                self._claim_statement(postgres), {"now": now, "until": now + self._lease}
+            )
+            # Applied in id order within the batch.
             return sorted((Claimed(*row) for row in rows), key=lambda item: item.id)
 
     async def run_once(self) -> int:
@@ -233,22 +275,18 @@ class InboxProcessor:
         """Mark every applied row done with its outcome: one executemany, one round trip."""
         if not settled:
             return
-        table = cast(Table, InboxItem.__table__)
+        now = self._clock()
         await session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .values(
-                state="done", applied_at=self._clock(), locked_until=None, error=bindparam("b_note")
-            ),
-            [{"b_id": item.id, "b_note": outcome[:2000]} for item, outcome in settled],
+            _DONE, [{"b_id": item.id, "b_note": o[:2000], "b_at": now} for item, o in settled]
         )
 
     async def _still_ours(self, session: AsyncSession, ids: list[int]) -> set[int]:
-        # Another worker may have taken rows over after our lease ran out.
-        query = select(InboxItem.id).where(InboxItem.id.in_(ids), InboxItem.state == "pending")
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        return set((await session.execute(query)).scalars())
+        # Another worker may have taken rows over after our lease ran out. The rows are
+        # found by id and their state checked here: with ``state`` in the WHERE clause,
+        # SQLite's planner scanned every pending row through the state index instead.
+        query = _OURS_FOR_UPDATE if session.get_bind().dialect.name == "postgresql" else _OURS
+        rows = await session.execute(query, {"ids": ids})
+        return {row_id for row_id, state in rows if state == "pending"}
 
     async def _mark(self, session: AsyncSession, item: Claimed, state: str, note: str) -> None:
         await session.execute(

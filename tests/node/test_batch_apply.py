@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, select
 
 from node.db.models import Account, HomeFeedEntry, InboxItem, Notification, Status, Tag
@@ -71,7 +72,9 @@ async def _state(
     return statuses, feeds, notes
 
 
-async def test_one_batch_keeps_relevance_visibility_and_blocks(make_node: NodeFactory) -> None:
+async def test_one_batch_keeps_relevance_visibility_and_blocks(
+    make_node: NodeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     node = await make_node("finance", "127.0.0.2", allow=("127.0.0.4",))
     alice, _ = await node.user("alice")
     bob, _ = await node.user("bob")
@@ -133,6 +136,8 @@ async def test_one_batch_keeps_relevance_visibility_and_blocks(make_node: NodeFa
             if error is not None
         }
     assert tags == ["finance"]
+    # Set-wise: the batch never fell back to one activity at a time (same outcomes, slower).
+    assert "applying one at a time" not in caplog.text
     assert outcomes == {
         "stored",
         "ignored: not related to anyone here",
@@ -225,3 +230,38 @@ async def test_a_block_hides_notifications_from_reactions_and_replies(
         replies = (await session.execute(select(Status).where(Status.id == post.id))).scalar_one()
     assert told == {("favourite", known.id), ("mention", known.id)}
     assert replies.replies_count == 2  # the reply itself is stored; only the notice is hidden
+
+
+async def test_one_batch_trims_the_feeds_its_posts_reached(
+    make_node: NodeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``node.home_feed_size = 5`` (every post trims): twelve posts of two followed authors
+    in one batch leave alice's and bob's feeds at their five newest entries each."""
+    node = await make_node(
+        "finance", "127.0.0.2", allow=("127.0.0.4",), node_options={"home_feed_size": 5}
+    )
+    alice, _ = await node.user("alice")
+    bob, _ = await node.user("bob")
+    async with peers() as make_peer:
+        peer = await make_peer("127.0.0.4", "carol", "dave")
+        carol = await _remote(node, peer, "carol")
+        dave = await _remote(node, peer, "dave")
+        async with node.ctx.sessions() as session, session.begin():
+            await add_follow(session, alice, carol, f"{alice.uri}#f/1", accepted=True)
+            await add_follow(session, alice, dave, f"{alice.uri}#f/2", accepted=True)
+            await add_follow(session, bob, dave, f"{bob.uri}#f/3", accepted=True)
+        for n in range(12):
+            name = "carol" if n % 2 else "dave"
+            await _post(node, peer, name, "Create", peer.note(name, f"post {n}"))
+        await node.settle()
+
+    statuses, feeds, _ = await _state(node)
+    assert len(statuses) == 12
+    by_author: dict[int, list[int]] = {}
+    for status in statuses.values():
+        by_author.setdefault(status.account_id, []).append(status.id)
+    newest_all = sorted(s.id for s in statuses.values())[-5:]
+    newest_dave = sorted(by_author[dave.id])[-5:]
+    assert {s for a, s in feeds if a == alice.id} == set(newest_all)
+    assert {s for a, s in feeds if a == bob.id} == set(newest_dave)
+    assert "applying one at a time" not in caplog.text

@@ -4,8 +4,11 @@ shares one commit (SECURITY.md §4: no 202 before the row is committed)."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import func, select
 
 from node.appkeys import INBOX
@@ -16,8 +19,9 @@ from tests.node.rig import peers, post_activity
 
 
 async def test_concurrent_activities_share_commits_and_stay_exactly_once(
-    make_node: NodeFactory,
+    make_node: NodeFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="node.federation.intake")
     node = await make_node("finance", "127.0.0.2", allow=("127.0.0.4",))
     alice, _ = await node.user("alice")
     async with peers() as make_peer:
@@ -28,11 +32,12 @@ async def test_concurrent_activities_share_commits_and_stay_exactly_once(
         ]
         twice = activities[0]
         writer = node.app[INBOX].writer
-        before = writer.commits
+        before, began = writer.commits, time.monotonic()
         replies = await asyncio.gather(
             *(post_activity(node, peer, "carol", a) for a in [*activities, twice, twice])
         )
-        commits = writer.commits - before
+        commits, took = writer.commits - before, time.monotonic() - began
+        await asyncio.sleep(1.2)  # the writer sums its commits into one log line a second
 
     assert [r.status for r in replies] == [202] * 62
     reasons = [r.body.get("status") for r in replies]
@@ -44,6 +49,10 @@ async def test_concurrent_activities_share_commits_and_stay_exactly_once(
     assert rows == distinct == 60
     # 62 requests arrived together; they were written in fewer commits than requests.
     assert 1 <= commits < 62
+    # ... and logged as a summary a second, not a line per commit.
+    lines = [r.args for r in caplog.records if r.getMessage().startswith("inbox stored")]
+    assert 1 <= len(lines) <= took + 1, lines
+    assert tuple(map(sum, zip(*lines, strict=True))) == (60, 2, commits)
 
 
 async def test_a_row_id_taken_by_another_process_is_retried(make_node: NodeFactory) -> None:
