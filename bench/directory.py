@@ -43,7 +43,7 @@ from typing import Any
 
 from bench.report import machine, table
 from node.directory.service import Directory
-from node.directory.sparql import SparqlPool, _Worker
+from node.directory.sparql import SparqlPool
 from node.federation.person import PERSON_TERMS
 
 __all__ = ["generate", "main"]
@@ -479,15 +479,7 @@ class _BeforePool(SparqlPool):
     """The endpoint's pool with the worker as it was before Oxigraph wrote the answers
     (``bench/sparql_before.py``): the before-and-after in one run."""
 
-    async def _spawn(self) -> _Worker:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.sparql_before",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        return _Worker(process)
+    worker_module = "bench.sparql_before"
 
 
 def _percentile(values: list[float], q: float) -> float:

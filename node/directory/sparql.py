@@ -80,6 +80,9 @@ async def _frame(stream: asyncio.StreamReader) -> bytes:
 class SparqlPool:
     """Runs SPARQL queries in up to *workers* processes; one per application."""
 
+    #: The module each worker process runs (``python -m``).
+    worker_module = "node.directory.sparql_worker"
+
     def __init__(
         self,
         graph: DirectoryGraph,
@@ -125,7 +128,7 @@ class SparqlPool:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "node.directory.sparql_worker",
+            self.worker_module,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
