@@ -7,7 +7,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event, inspect
+from sqlalchemy import Connection, Table, event, inspect
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -19,6 +23,7 @@ __all__ = [
     "Sessions",
     "checkpoint_forever",
     "create_engine",
+    "insert_for",
     "migrate",
     "sessionmaker_for",
     "sqlite_pragmas",
@@ -45,6 +50,12 @@ def sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry | None = 
     # page cache (16 MB, grown only as used) keeps those pages between posts.
     cursor.execute("PRAGMA cache_size=-16384")
     cursor.close()
+
+
+def insert_for(dialect: str, table: Table | type[Any]) -> PgInsert | SqliteInsert:
+    """The dialect's ``INSERT`` into *table* (a table or a model), which has
+    ``on_conflict_do_nothing`` / ``on_conflict_do_update`` on both databases."""
+    return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
 
 
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:

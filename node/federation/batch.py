@@ -31,11 +31,9 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from activitypub.vocabulary import Activity, Object
-from node.db.engine import AsyncSession
+from node.db.engine import AsyncSession, insert_for
 from node.db.hop import in_one_hop
 from node.db.models import (
     Account,
@@ -353,5 +351,8 @@ def _fan_out_statement(dialect: str) -> Insert:
     )
     # The table, not the model: an ORM insert given parameters would be a bulk insert.
     feed = cast(Table, HomeFeedEntry.__table__)
-    insert_into = (pg_insert if dialect == "postgresql" else sqlite_insert)(feed)
-    return insert_into.on_conflict_do_nothing().from_select(["account_id", "status_id"], followers)
+    return (
+        insert_for(dialect, feed)
+        .on_conflict_do_nothing()
+        .from_select(["account_id", "status_id"], followers)
+    )

@@ -30,12 +30,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from node.db.engine import Sessions, sqlite_pragmas
+from node.db.engine import Sessions, insert_for, sqlite_pragmas
 from node.db.models import InboxItem
 from node.ids import new_id
 
@@ -165,8 +163,8 @@ class _SessionDriver:
     async def write(self, rows: Sequence[Mapping[str, Any]]) -> set[str]:
         try:
             async with self._sessions() as session, session.begin():
-                postgres = session.get_bind().dialect.name == "postgresql"
-                statement = (pg_insert if postgres else sqlite_insert)(_TABLE).values(list(rows))
+                dialect = session.get_bind().dialect.name
+                statement = insert_for(dialect, _TABLE).values(list(rows))
                 result = await session.execute(
                     statement.on_conflict_do_nothing(index_elements=["activity_id"]).returning(
                         _TABLE.c.activity_id

@@ -12,13 +12,9 @@ from collections.abc import Sequence
 from typing import cast
 
 from sqlalchemy import BigInteger, Insert, Table, bindparam, select
-from sqlalchemy.dialects.postgresql import Insert as PgInsert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from node.db.engine import AsyncSession
+from node.db.engine import AsyncSession, insert_for
 from node.db.hop import in_one_hop
 from node.db.models import Account, Follow, HomeFeedEntry, Status
 from node.services.conversations import track_direct
@@ -84,10 +80,6 @@ def spread(
     return reached
 
 
-def _insert_for(dialect: str, table: Table) -> PgInsert | SqliteInsert:
-    return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
-
-
 @functools.cache
 def _fan_out_insert(dialect: str) -> Insert:
     """The accepted local followers' feed rows of one post, built once per process."""
@@ -102,7 +94,7 @@ def _fan_out_insert(dialect: str) -> Insert:
         )
     )
     return (
-        _insert_for(dialect, table)
+        insert_for(dialect, table)
         .from_select(["account_id", "status_id"], followers)
         .on_conflict_do_nothing()
         .returning(table.c.account_id)
@@ -111,4 +103,4 @@ def _fan_out_insert(dialect: str) -> Insert:
 
 @functools.cache
 def _feed_insert(dialect: str) -> Insert:
-    return _insert_for(dialect, cast(Table, HomeFeedEntry.__table__)).on_conflict_do_nothing()
+    return insert_for(dialect, cast(Table, HomeFeedEntry.__table__)).on_conflict_do_nothing()

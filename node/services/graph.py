@@ -24,12 +24,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from node.db.engine import AsyncSession
+from node.db.engine import AsyncSession, insert_for
 from node.db.hop import in_one_hop
 from node.db.models import (
     Account,
@@ -70,9 +68,7 @@ __all__ = [
 def insert_ignore(session: AsyncSession | Session | Connection, table: type[Base]) -> Insert:
     """``INSERT … ON CONFLICT DO NOTHING`` for the session's dialect."""
     bind = session if isinstance(session, Connection) else session.get_bind()
-    if bind.dialect.name == "postgresql":
-        return pg_insert(table).on_conflict_do_nothing()
-    return sqlite_insert(table).on_conflict_do_nothing()
+    return insert_for(bind.dialect.name, table).on_conflict_do_nothing()
 
 
 async def notify(
@@ -138,9 +134,8 @@ def _notification_insert(dialect: str) -> Insert:
         ),
     )
     columns = ["id", "account_id", "type", "from_account_id", "status_id", "created_at"]
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     return (
-        insert(cast(Table, Notification.__table__))
+        insert_for(dialect, cast(Table, Notification.__table__))
         .from_select(columns, row)
         .on_conflict_do_nothing()
     )
