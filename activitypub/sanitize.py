@@ -117,12 +117,13 @@ _PHRASING = frozenset({"span", "a", "del", "code", "em", "strong", "b", "i", "u"
 #: Which children each element may have on the fast path; None is the fragment itself.
 #: These are the nestings html5lib builds exactly as written (no implied end tags, no
 #: adoption agency, no leading newline dropped except as checked for ``pre``).
+_ANY_BUT_ITEM = (ALLOWED_TAGS | _HEADINGS) - {"li"}
 _CHILDREN: dict[str | None, frozenset[str]] = {
-    None: (ALLOWED_TAGS | _HEADINGS) - {"li"},
-    "blockquote": (ALLOWED_TAGS | _HEADINGS) - {"li"},
+    None: _ANY_BUT_ITEM,
+    "blockquote": _ANY_BUT_ITEM,
     "ul": frozenset({"li"}),
     "ol": frozenset({"li"}),
-    "li": (ALLOWED_TAGS | _HEADINGS) - {"li"},
+    "li": _ANY_BUT_ITEM,
 }
 _MAX_DEPTH = 32
 
@@ -162,19 +163,17 @@ def _clean_plain(source: str) -> str | None:
             return None  # a '<' or '&' that is not part of a plain token
         position = token.end()
         text, entity, end, tag, attrs, void = token.groups()
+        was_pre, after_pre = after_pre, False  # set again below by a <pre> start tag
         if text is not None:
-            if after_pre and text[0] == "\n":
+            if was_pre and text[0] == "\n":
                 return None  # html5lib drops a newline right after <pre>
             out.append(text.replace(">", "&gt;"))
-            after_pre = False
         elif entity is not None:
             out.append(entity)
-            after_pre = False
         elif end:
             if not stack or stack.pop() != tag or attrs:
                 return None
             out.append("</strong></p>" if tag in _HEADINGS else f"</{tag}>")
-            after_pre = False
         else:
             if tag not in _CHILDREN.get(stack[-1] if stack else None, _PHRASING):
                 return None
