@@ -137,7 +137,6 @@ class InboxProcessor:
         """Lease the next rows due: built once per dialect (``now`` and ``until`` bound)."""
         statement = self._claims.get(postgres)
         if statement is None:
-            table = cast(Table, InboxItem.__table__)
             now = bindparam("now", type_=InboxItem.next_attempt_at.type)
             # Due order, which for new rows is arrival order (next_attempt_at is when the row
             # was stored): SQLite walks the (state, next_attempt_at) index and stops after a
@@ -157,15 +156,15 @@ class InboxProcessor:
                 due = due.with_for_update(skip_locked=True)
             # Core, not ORM objects: a batch is read once and never changed through them.
             statement = self._claims[postgres] = (
-                update(table)
-                .where(table.c.id.in_(due.scalar_subquery()))
-                .values(locked_until=bindparam("until", type_=table.c.locked_until.type))
+                update(_TABLE)
+                .where(_TABLE.c.id.in_(due.scalar_subquery()))
+                .values(locked_until=bindparam("until", type_=_TABLE.c.locked_until.type))
                 .returning(
-                    table.c.id,
-                    table.c.activity_id,
-                    table.c.body,
-                    table.c.recipient_id,
-                    table.c.attempts,
+                    _TABLE.c.id,
+                    _TABLE.c.activity_id,
+                    _TABLE.c.body,
+                    _TABLE.c.recipient_id,
+                    _TABLE.c.attempts,
                 )
             )
         return statement
